@@ -1,0 +1,111 @@
+"""Builds the run's objects from the composed config with Hydra's `instantiate`.
+
+Every failure to build an option becomes a one-line DlrunError naming the config group.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from dlrun.data.base import DataModule
+from dlrun.errors import DlrunError, one_line
+from dlrun.regularizers.base import Regularizer
+from dlrun.run_logger import RunLogger
+from dlrun.schedulers.schedule import Schedule, build_schedule
+
+
+def build(group: str, node: Any, **kwargs: Any) -> Any:
+    """instantiate(node, **kwargs), with errors reported as `group: reason`."""
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        if isinstance(cause, DlrunError):
+            raise cause
+        raise DlrunError(f"{group}: {one_line(cause)}") from err
+    except (TypeError, ValueError) as err:
+        raise DlrunError(f"{group}: {one_line(err)}") from err
+
+
+def build_data(cfg: DictConfig) -> DataModule:
+    return build("dataset", cfg.dataset)
+
+
+def build_model(cfg: DictConfig, data: DataModule) -> nn.Module:
+    """The model, with each config value left at null filled from the dataset's meta."""
+    fill = {k: data.meta[k] for k, v in cfg.model.items() if v is None and k in data.meta}
+    missing = [k for k, v in cfg.model.items() if v is None and k not in data.meta and k in _required(cfg.model)]
+    if missing:
+        raise DlrunError(f"model: {', '.join(missing)} must be set (the dataset does not provide it)")
+    return build("model", cfg.model, **fill)
+
+
+def _required(node: DictConfig) -> set[str]:
+    """Constructor parameters of node's _target_ that have no default."""
+    from hydra._internal.utils import _locate
+
+    try:
+        target = _locate(node._target_)
+        params = inspect.signature(target).parameters.values()
+    except Exception:
+        return set()
+    return {p.name for p in params if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def build_task(cfg: DictConfig) -> Any:
+    loss = build("loss", cfg.loss)
+    return build("task", cfg.task, loss=loss)
+
+
+def build_regularizer(cfg: DictConfig) -> Regularizer:
+    return build("regularizer", cfg.regularizer)
+
+
+def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
+    factory = build("optimizer", cfg.optimizer)
+    try:
+        return factory(model.parameters())
+    except (TypeError, ValueError) as err:
+        raise DlrunError(f"optimizer: {one_line(err)}") from err
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, logger: RunLogger) -> Any:
+    return build("trainer", cfg.trainer, run_dir=run_dir, logger=logger)
+
+
+def build_schedule_for(cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Schedule:
+    try:
+        return build_schedule(cfg.scheduler, optimizer, steps_per_epoch, int(cfg.trainer.max_epochs))
+    except InstantiationException as err:
+        raise DlrunError(f"scheduler: {one_line(err.__cause__ or err)}") from err
+    except (TypeError, ValueError) as err:
+        raise DlrunError(f"scheduler: {one_line(err)}") from err
+
+
+def check_buildable(cfg: DictConfig) -> None:
+    """Build every option without loading data (a dummy parameter stands in for the model's when
+    the dataset cannot describe the model yet), so bad values fail before any real work."""
+    data = build_data(cfg)
+    build_task(cfg)
+    build_regularizer(cfg)
+    trainer = build_trainer(cfg, Path("."), RunLogger(Path("."), tensorboard=False))
+    params: Any = [nn.Parameter(torch.zeros(1))]
+    if not any(v is None and k not in data.meta for k, v in cfg.model.items()):
+        params = build_model(cfg, data).parameters()
+    optimizer = build_optimizer(cfg, nn.ParameterList(params))
+    build_schedule_for(cfg, optimizer, steps_per_epoch=10 * trainer.accumulate)
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain data (stored in checkpoints and results.json)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    return container

@@ -1,0 +1,64 @@
+"""Checkpoint files: written atomically, read only with torch.load(weights_only=True)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlrun.errors import DlrunError
+
+FORMAT = "dlrun-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write `state` to `path` via a temp file in the same dir + fsync + rename: a crash at any
+    moment leaves either the old complete file or the new complete file, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a dlrun checkpoint safely; anything else (missing, truncated, foreign, or a pickle that
+    carries code) raises DlrunError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DlrunError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise DlrunError(f"refusing to load {path}: it is not a plain-data checkpoint ({_first_line(err)})") from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        raise DlrunError(f"cannot read checkpoint {path}: truncated or not a checkpoint ({_first_line(err)})") from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise DlrunError(f"{path} is not a dlrun checkpoint")
+    if state.get("version") != VERSION:
+        raise DlrunError(f"{path} has checkpoint version {state.get('version')}; this dlrun reads version {VERSION}")
+    return state
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__

@@ -1,0 +1,74 @@
+"""The `dlrun` command: dispatches to a subcommand. Imports nothing heavy so `--help` is instant."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+
+from dlrun.errors import DlrunError, one_line
+
+USAGE = "usage: dlrun {train,eval} [-m|--multirun] [key=value ...]"
+
+SUBCOMMANDS: dict[str, str] = {
+    "train": "train a model: dlrun train model=mlp optimizer.lr=1e-2 (add -m to sweep: seed=1,2,3)",
+    "eval": "evaluate a checkpoint on the test split: dlrun eval ckpt=outputs/.../best.pt",
+}
+
+
+def help_text() -> str:
+    """The `dlrun --help` page: subcommands, then each config group with its options."""
+    from dlrun.paths import config_dir, config_groups
+
+    lines = [USAGE, "", "dlrun: an experiment runner for the deep-learning course (Hydra configs).", ""]
+    lines.append("subcommands:")
+    lines += [f"  {name:<8} {text}" for name, text in SUBCOMMANDS.items()]
+    lines += ["", f"config groups (choose with group=option; defaults in {config_dir()}/train.yaml):"]
+    for group, options in config_groups().items():
+        wrapped = textwrap.wrap(", ".join(options), width=74)
+        lines.append(f"  {group + ':':<13}{wrapped[0]}")
+        lines += [" " * 15 + more for more in wrapped[1:]]
+    lines += [
+        "",
+        "examples:",
+        "  dlrun train                                  # MLP on the embedded 2-D Gaussian mixture",
+        "  dlrun train model=logreg optimizer=sgd optimizer.lr=0.1",
+        "  dlrun train -m optimizer.lr=1e-3,1e-2 seed=1,2,3",
+        "  dlrun train ckpt_path=outputs/<run>/checkpoints/last.pt   # resume",
+        "  dlrun eval ckpt=outputs/<run>/checkpoints/best.pt",
+        "  tensorboard --logdir outputs",
+    ]
+    return "\n".join(lines)
+
+
+def _command(name: str) -> Callable[[list[str]], int]:
+    if name == "train":
+        from dlrun.train import main as train_main
+
+        return train_main
+    if name == "eval":
+        from dlrun.evaluate import main as eval_main
+
+        return eval_main
+    raise DlrunError(f"unknown command '{name}' (valid: {', '.join(SUBCOMMANDS)}); see dlrun --help")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not args or args[0] in ("-h", "--help", "help"):
+            print(help_text())
+            return 0 if args else 2
+        if args[0] in ("-V", "--version"):
+            from dlrun import __version__
+
+            print(f"dlrun {__version__}")
+            return 0
+        return _command(args[0])(args[1:])
+    except DlrunError as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

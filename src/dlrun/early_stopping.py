@@ -1,0 +1,59 @@
+"""Tracks the monitored metric: best value and epoch, patience, and the best weights (Alg 7.1)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class EarlyStopping:
+    """The course's Algorithm 7.1: only a strict improvement (by more than min_delta) resets the
+    patience counter; after `patience` evaluations without one, training stops. With patience None
+    it never stops but still tracks the best epoch (for best.pt and restoring the best weights)."""
+
+    def __init__(self, mode: str = "min", patience: int | None = None, min_delta: float = 0.0, keep_best_weights: bool = True) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"unknown mode '{mode}' (valid: min, max)")
+        if patience is not None and patience < 0:
+            raise ValueError(f"patience must be >= 0 or null, got {patience}")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+        self.mode = mode
+        self.patience = patience
+        self.min_delta = min_delta
+        self.keep_best_weights = keep_best_weights
+        self.best: float = math.inf if mode == "min" else -math.inf
+        self.best_epoch: int = 0
+        self.bad_evals: int = 0
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def is_improvement(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def update(self, value: float, epoch: int, model: nn.Module) -> bool:
+        """Record an evaluation after `epoch` (1-based); True when it is the new best."""
+        if self.is_improvement(value):
+            self.best, self.best_epoch, self.bad_evals = value, epoch, 0
+            if self.keep_best_weights:
+                self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            return True
+        self.bad_evals += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.bad_evals >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_evals": self.bad_evals, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state["best"]
+        self.best_epoch = state["best_epoch"]
+        self.bad_evals = state["bad_evals"]
+        self.best_weights = state["best_weights"]

@@ -1,0 +1,33 @@
+"""The one exception type the user sees: a problem they can fix, printed as a single line."""
+
+from __future__ import annotations
+
+
+class DlrunError(Exception):
+    """An error caused by the user's input or environment (bad config, missing file, ...).
+
+    The CLI prints ``error: <message>`` on one line and exits with ``exit_code``; it never shows a
+    traceback for these.
+    """
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class TrainingDiverged(DlrunError):
+    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        super().__init__(
+            f"loss became NaN or infinite at epoch {epoch}, step {step}; training stopped "
+            "(the last good checkpoint was kept; try a lower optimizer.lr or gradient clipping)",
+            exit_code=3,
+        )
+        self.epoch = epoch
+        self.step = step
+
+
+def one_line(message: object) -> str:
+    """Collapse a message onto one line (exceptions from libraries often span several)."""
+    return " ".join(str(message).split())

@@ -1,0 +1,1 @@
+"""Models: each config in configs/model/ names a module here."""

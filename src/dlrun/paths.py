@@ -1,0 +1,35 @@
+"""Where dlrun finds its config tree and where runs go."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dlrun.errors import DlrunError
+
+
+def config_dir() -> Path:
+    """The config tree: ``$DLRUN_CONFIG_DIR`` if set, else ``configs/`` of the source checkout."""
+    env = os.environ.get("DLRUN_CONFIG_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "configs")
+    for path in candidates:
+        if (path / "train.yaml").is_file():
+            return path
+    raise DlrunError(
+        "cannot find the config tree (configs/train.yaml); install dlrun with `pip install -e .` "
+        "from its checkout or set DLRUN_CONFIG_DIR"
+    )
+
+
+def config_groups() -> dict[str, list[str]]:
+    """Each config group (a folder of YAML files) with its options, sorted; reads no YAML."""
+    root = config_dir()
+    groups: dict[str, list[str]] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.name == "hydra":
+            continue
+        options = sorted(f.stem for f in folder.glob("*.yaml"))
+        if options:
+            groups[folder.name] = options
+    return groups

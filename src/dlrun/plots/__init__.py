@@ -1,0 +1,1 @@
+"""Matplotlib figures for runs (imported only when a figure is drawn)."""

@@ -1,0 +1,97 @@
+"""Checks `dlrun train` overrides before any job starts: every sweep combination must compose and
+every option must build. Problems become one-line errors that name the key and the valid choices."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun.errors import DlrunError, one_line
+from dlrun.paths import config_dir, config_groups
+
+MAX_COMBINATIONS = 64  # a sweep larger than this is checked on its first combinations only
+
+
+def expand(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override lists of the jobs Hydra's basic sweeper would run (one list without -m)."""
+    if not multirun:
+        return [overrides]
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        return BasicSweeper.split_arguments(parsed, None)[0][:MAX_COMBINATIONS]
+    except Exception as err:  # interval()/tag sweeps for other sweepers: check the fixed part only
+        from hydra.errors import OverrideParseException
+
+        if isinstance(err, OverrideParseException):
+            raise DlrunError(one_line(err)) from err
+        return [[o for o in overrides if "," not in o and "(" not in o]]
+
+
+def compose(overrides: list[str]) -> DictConfig:
+    """The composed `train` config, with Hydra's multi-line errors turned into one line."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return hydra_compose(config_name="train", overrides=overrides)
+    except DlrunError:
+        raise
+    except Exception as err:
+        raise DlrunError(explain(err, overrides)) from err
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def explain(err: BaseException, overrides: list[str]) -> str:
+    """A one-line reason for a composition error, listing valid options or keys."""
+    text = str(err)
+    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    if missing:
+        group, option = missing.groups()
+        options = config_groups().get(group, [])
+        return f"unknown option '{option}' for {group} (valid: {', '.join(options)})"
+    missing_group = re.search(r"Could not override '([^']+)'.*No match in the defaults list", text, re.S)
+    if missing_group:
+        return f"unknown config group '{missing_group.group(1)}' (valid: {', '.join(config_groups())})"
+    unknown = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
+    if unknown:
+        key = unknown.group(1)
+        return f"unknown key '{key}' (valid keys here: {', '.join(_sibling_keys(key, overrides))}; add new keys with +{key}=...)"
+    if "Ambiguous value" in text or "--multirun" in text:
+        return f"{one_line(text.splitlines()[0])} (sweeps need -m: dlrun train -m ...)"
+    return one_line(text.split("\n\n")[0])
+
+
+def _sibling_keys(key: str, overrides: list[str]) -> list[str]:
+    """The keys that exist next to `key` in the config composed from the group choices."""
+    parent, _, _ = key.rpartition(".")
+    choices = [o for o in overrides if "=" in o and "." not in o.split("=")[0] and not o.startswith(("+", "~"))]
+    try:
+        cfg = compose([o for o in choices if o.split("=")[0] in config_groups()])
+    except DlrunError:
+        return []
+    node: Any = OmegaConf.select(cfg, parent) if parent else cfg
+    if not isinstance(node, DictConfig):
+        return []
+    return sorted(str(k) for k in node.keys() if not str(k).startswith("_"))
+
+
+def check_overrides(overrides: list[str], multirun: bool) -> None:
+    """Compose and build every job of the command; raise DlrunError on the first problem."""
+    from dlrun.build import check_buildable
+
+    for job in expand(overrides, multirun):
+        cfg = compose(job)
+        try:
+            check_buildable(cfg)
+        except DlrunError as err:
+            prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
+            raise DlrunError(prefix + str(err), err.exit_code) from err

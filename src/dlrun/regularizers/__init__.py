@@ -1,0 +1,1 @@
+"""Regularizers: penalties added to the loss, or projections applied after each optimizer step."""

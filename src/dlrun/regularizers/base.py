@@ -1,0 +1,50 @@
+"""The regularizer interface and the weight selection the course prescribes (weights, not biases)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+
+import torch
+from torch import nn
+
+
+def selected_weights(model: nn.Module, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()) -> list[torch.Tensor]:
+    """Weight matrices and kernels (parameters with >= 2 dims) whose names match `include` and not
+    `exclude` (glob patterns). Biases and normalization scales/shifts are 1-D and never selected."""
+    return [
+        p
+        for name, p in model.named_parameters()
+        if p.dim() >= 2
+        and any(fnmatchcase(name, pat) for pat in include)
+        and not any(fnmatchcase(name, pat) for pat in exclude)
+    ]
+
+
+class Regularizer:
+    """A penalty added to the training loss and/or a projection after each optimizer step."""
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+        """The term added to the loss (None: nothing to add)."""
+        return None
+
+    def after_step(self, model: nn.Module) -> None:
+        """Called after each optimizer step (e.g. to project weights onto a constraint set)."""
+
+
+class NoRegularizer(Regularizer):
+    """No regularization."""
+
+
+class WeightSelection(Regularizer):
+    """A regularizer that acts on the weights chosen by include/exclude glob patterns."""
+
+    def __init__(self, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()) -> None:
+        self.include = list(include)
+        self.exclude = list(exclude)
+        self._cache: tuple[int, list[torch.Tensor]] | None = None
+
+    def weights(self, model: nn.Module) -> list[torch.Tensor]:
+        if self._cache is None or self._cache[0] != id(model):
+            self._cache = (id(model), selected_weights(model, self.include, self.exclude))
+        return self._cache[1]

@@ -1,0 +1,1 @@
+"""Learning-rate schedules: course schedules not in torch, and the wrapper that steps any scheduler."""

@@ -1,0 +1,1 @@
+"""Tasks: what a batch means (forward, loss, metrics). The trainer runs any task the same way."""

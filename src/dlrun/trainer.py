@@ -1,0 +1,326 @@
+"""The Trainer: the only training loop in dlrun. Tasks plug in through dlrun.tasks.base.Task."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlrun.checkpoint import save_checkpoint
+from dlrun.data.base import Batches, DataModule
+from dlrun.early_stopping import EarlyStopping
+from dlrun.errors import DlrunError, TrainingDiverged
+from dlrun.regularizers.base import NoRegularizer, Regularizer
+from dlrun.run_logger import RunLogger
+from dlrun.schedulers.schedule import Schedule
+from dlrun.seeding import rng_state, set_rng_state
+from dlrun.tasks.base import Task
+
+@dataclass
+class FitResult:
+    """What a finished fit reports (also the content of results.json's metric fields)."""
+
+    status: str = "completed"
+    epochs_run: int = 0
+    global_step: int = 0
+    best_epoch: int = 0
+    best_value: float = math.nan
+    stopped_early: bool = False
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    final_metrics: dict[str, float] = field(default_factory=dict)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when available; an unavailable CUDA device is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise DlrunError(f"trainer.device: unknown device '{name}' (valid: auto, cpu, cuda, cuda:N)") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DlrunError("trainer.device=cuda but no CUDA GPU is available (use trainer.device=auto or cpu)")
+    return device
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a batch (tensor, or tuple/list/dict of them) to `device`; no copy if already there."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def batch_size_of(batch: Any) -> int:
+    first = batch[0] if isinstance(batch, (tuple, list)) else next(iter(batch.values())) if isinstance(batch, dict) else batch
+    return len(first)
+
+
+class Trainer:
+    """Runs epochs of a task: device, AMP, gradient clipping and accumulation, lr schedules,
+    validation, early stopping, checkpoints (last and best) and TensorBoard logging."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        logger: RunLogger,
+        device: str = "auto",
+        max_epochs: int = 30,
+        amp: bool = False,
+        amp_dtype: str = "auto",
+        gradient_clip_norm: float | None = None,
+        gradient_clip_value: float | None = None,
+        accumulate_grad_batches: int = 1,
+        val_every_n_epochs: int = 1,
+        monitor: str = "val/loss",
+        mode: str = "min",
+        early_stopping: dict[str, Any] | None = None,
+        checkpoint: dict[str, Any] | None = None,
+        log_every_n_steps: int = 50,
+        deterministic: bool = False,
+        progress_bar: bool = True,
+    ) -> None:
+        positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches,
+                    "val_every_n_epochs": val_every_n_epochs, "log_every_n_steps": log_every_n_steps}
+        for key, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be an integer >= 1, got {value}")
+        for key, clip in (("gradient_clip_norm", gradient_clip_norm), ("gradient_clip_value", gradient_clip_value)):
+            if clip is not None and clip <= 0:
+                raise ValueError(f"{key} must be > 0 or null, got {clip}")
+        if amp_dtype not in ("auto", "float16", "bfloat16"):
+            raise ValueError(f"unknown amp_dtype '{amp_dtype}' (valid: auto, float16, bfloat16)")
+        es = {"patience": None, "min_delta": 0.0, "restore_best": True, **(early_stopping or {})}
+        self.ckpt = {"save_last": True, "save_best": True, "every_n_steps": None, **(checkpoint or {})}
+        self.run_dir = Path(run_dir)
+        self.logger = logger
+        self.device = resolve_device(device)
+        self.max_epochs = max_epochs
+        self.amp = amp
+        self.amp_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(
+            amp_dtype, torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        )
+        self.clip_norm = gradient_clip_norm
+        self.clip_value = gradient_clip_value
+        self.accumulate = accumulate_grad_batches
+        self.val_every = val_every_n_epochs
+        self.monitor = monitor
+        self.restore_best = bool(es["restore_best"])
+        self.stopper = EarlyStopping(mode, es["patience"], es["min_delta"], keep_best_weights=self.restore_best)
+        self.log_every = log_every_n_steps
+        self.deterministic = deterministic
+        self.progress_bar = progress_bar
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.device.type == "cuda" and self.amp_dtype == torch.float16)
+        self.epoch = 0          # completed epochs
+        self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
+        self.global_step = 0     # optimizer steps
+        self.metrics: dict[str, float] = {}
+
+    # -- pieces of the loop -------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _batches(self, batches: Batches) -> Iterator[Any]:
+        for batch in batches:
+            yield to_device(batch, self.device)
+
+    def _evaluate(self, task: Task, model: nn.Module, data: DataModule, split: str) -> dict[str, float]:
+        model.eval()
+        with torch.no_grad(), self.autocast():
+            metrics = task.evaluate(model, self._batches(data.loader(split)), split)
+        model.train()
+        return {f"{split}/{k}": v for k, v in metrics.items()}
+
+    def _optimizer_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, regularizer: Regularizer, want_norm: bool) -> torch.Tensor | None:
+        grad_norm = None
+        if self.clip_norm is not None or self.clip_value is not None or want_norm:
+            self.scaler.unscale_(optimizer)
+            params = [p for p in model.parameters() if p.grad is not None]
+            if self.clip_value is not None:
+                torch.nn.utils.clip_grad_value_(params, self.clip_value)
+            if self.clip_norm is not None:
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
+            elif want_norm:
+                grad_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])) if params else None
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        regularizer.after_step(model)
+        self.global_step += 1
+        return grad_norm
+
+    def _checkpoint_state(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule,
+                          data: DataModule, config: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "global_step": self.global_step,
+            "early_stopping": self.stopper.state_dict(),
+            "rng": rng_state(),
+            "metrics": dict(self.metrics),
+            "data": data.state_dict(),
+            "config": config or {},
+        }
+
+    def _save(self, name: str, state: dict[str, Any]) -> None:
+        try:
+            save_checkpoint(state, self.run_dir / "checkpoints" / name)
+        except OSError as err:
+            raise DlrunError(f"cannot write checkpoint {self.run_dir / 'checkpoints' / name}: {err.strerror or err}") from err
+
+    def restore(self, state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule) -> None:
+        """Load a checkpoint's full training state so training continues exactly where it stopped."""
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise DlrunError(f"checkpoint does not fit this model config: {str(err).splitlines()[0]}") from err
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self.global_step = state["global_step"]
+        self.stopper.load_state_dict(state["early_stopping"])
+        self.metrics = dict(state["metrics"])
+        set_rng_state(state["rng"])
+
+    # -- the loop --------------------------------------------------------------------------------
+    def steps_per_epoch(self, data: DataModule) -> int:
+        """Optimizer steps per epoch (what per-iteration schedules count)."""
+        return math.ceil(len(data.loader("train", train=True)) / self.accumulate)
+
+    def fit(
+        self,
+        task: Task,
+        model: nn.Module,
+        data: DataModule,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+        regularizer: Regularizer | None = None,
+        resume: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> FitResult:
+        """Train `model` (already on self.device, optimizer built on its parameters) for max_epochs
+        or until early stopping, restore the best weights if asked, then test it."""
+        from tqdm import tqdm
+
+        regularizer = regularizer or NoRegularizer()
+        task.setup(data, self.device)
+        train_batches = data.loader("train", train=True)
+        if len(train_batches) == 0:
+            raise DlrunError("the training split is empty (check the dataset size and batch settings)")
+        if resume is not None:
+            self.restore(resume, model, optimizer, schedule)
+        result = FitResult()
+        model.train()
+        while self.epoch < self.max_epochs and not self.stopper.should_stop:
+            epoch = self.epoch + 1
+            started = time.perf_counter()
+            train_batches.set_epoch(self.epoch, seed)
+            train_batches.skip = self.batch_in_epoch
+            sums: dict[str, torch.Tensor] = {}
+            samples = 0
+            first_bad = torch.tensor(-1, device=self.device)
+            bar = tqdm(total=len(train_batches), initial=self.batch_in_epoch, desc=f"epoch {epoch}/{self.max_epochs}",
+                       disable=None if self.progress_bar else True, leave=False, dynamic_ncols=True)
+            for batch in self._batches(train_batches):
+                with self.autocast():
+                    loss, stats = task.training_step(model, batch)
+                    penalty = regularizer.penalty(model)
+                    total = loss if penalty is None else loss + penalty
+                self.scaler.scale(total / self.accumulate).backward()
+                n = batch_size_of(batch)
+                samples += n
+                detached = loss.detach().float()
+                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(detached), self.global_step + 1, first_bad)
+                for key, value in {"loss": detached, **stats}.items():
+                    sums[key] = sums.get(key, 0.0) + value.detach().float() * n
+                self.batch_in_epoch += 1
+                bar.update(1)
+                if self.batch_in_epoch % self.accumulate and self.batch_in_epoch != len(train_batches):
+                    continue
+                log_now = (self.global_step + 1) % self.log_every == 0
+                grad_norm = self._optimizer_step(model, optimizer, regularizer, want_norm=log_now)
+                schedule.on_step(self.global_step, self.epoch + self.batch_in_epoch / len(train_batches))
+                if log_now:
+                    self._check_finite(first_bad, epoch)
+                    step_metrics = {"train/loss_step": detached.item(), "lr": schedule.lr}
+                    if grad_norm is not None:
+                        step_metrics["train/grad_norm"] = float(grad_norm)
+                    self.logger.scalars(step_metrics, self.global_step)
+                    bar.set_postfix({k: f"{(v / samples).item():.4f}" for k, v in sums.items()})
+                every = self.ckpt.get("every_n_steps")
+                if every and self.global_step % int(every) == 0 and self.batch_in_epoch < len(train_batches):
+                    self._check_finite(first_bad, epoch)
+                    if self.ckpt["save_last"]:
+                        self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))
+            bar.close()
+            self._check_finite(first_bad, epoch)
+            elapsed = time.perf_counter() - started
+            self.epoch, self.batch_in_epoch = epoch, 0
+            metrics = {f"train/{k}": (v / max(samples, 1)).item() for k, v in sums.items()}
+            metrics.update({"lr": schedule.lr, "time/epoch_s": elapsed, "time/samples_per_s": samples / max(elapsed, 1e-9)})
+            improved = False
+            monitored: float | None = None
+            if epoch % self.val_every == 0 or epoch == self.max_epochs:
+                metrics.update(self._evaluate(task, model, data, "val"))
+                monitored = self._monitored(metrics)
+                improved = self.stopper.update(monitored, epoch, model)
+            schedule.on_epoch_end(self.global_step, monitored)
+            self.metrics = metrics
+            self.logger.scalars(metrics, epoch)
+            self._print_epoch(epoch, metrics, improved, tqdm)
+            state = None
+            if self.ckpt["save_last"] or (improved and self.ckpt["save_best"]):
+                state = self._checkpoint_state(model, optimizer, schedule, data, config)
+            if improved and self.ckpt["save_best"]:
+                self._save("best.pt", state)
+            if self.ckpt["save_last"]:
+                self._save("last.pt", state)
+            if improved:
+                result.best_metrics = {k: v for k, v in metrics.items() if k.startswith("val/")}
+        result.stopped_early = self.stopper.should_stop and self.epoch < self.max_epochs
+        result.epochs_run = self.epoch
+        result.global_step = self.global_step
+        result.best_epoch = self.stopper.best_epoch
+        result.best_value = self.stopper.best
+        result.final_metrics = dict(self.metrics)
+        if self.restore_best and self.stopper.best_weights is not None:
+            model.load_state_dict(self.stopper.best_weights)
+        result.test_metrics = self._evaluate(task, model, data, "test")
+        return result
+
+    def _monitored(self, metrics: dict[str, float]) -> float:
+        if self.monitor not in metrics:
+            valid = ", ".join(sorted(k for k in metrics if k.startswith("val/")))
+            raise DlrunError(f"trainer.monitor: no metric '{self.monitor}' (valid: {valid})")
+        return metrics[self.monitor]
+
+    def _check_finite(self, first_bad: torch.Tensor, epoch: int) -> None:
+        step = int(first_bad.item())
+        if step >= 0:
+            raise TrainingDiverged(epoch, step)
+
+    def _print_epoch(self, epoch: int, metrics: dict[str, float], improved: bool, tqdm: Any) -> None:
+        shown = [k for k in ("train/loss", "train/acc", "val/loss", "val/acc") if k in metrics]
+        shown += [k for k in metrics if k.startswith("val/") and k not in shown]
+        parts = [f"{k} {metrics[k]:.4f}" for k in shown] + [f"lr {metrics['lr']:.3g}", f"{metrics['time/epoch_s']:.1f}s"]
+        tqdm.write(f"epoch {epoch:>3}/{self.max_epochs}  " + "  ".join(parts) + ("  *" if improved else ""))
