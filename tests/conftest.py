@@ -1,0 +1,55 @@
+"""Shared fixtures: compose the real configs, shrink them, and run dlrun in-process or as a CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Small, fast settings that every end-to-end test starts from.
+FAST = ["trainer.max_epochs=2", "trainer.progress_bar=false", "trainer.device=cpu"]
+
+
+def compose_config(overrides: list[str]) -> Any:
+    """The composed `train` config for `overrides` (real config tree, no run)."""
+    from dlrun.preflight import compose
+
+    return compose(overrides)
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`dlrun <args>` in a subprocess (python -m dlrun, so the checkout under test is used)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    full_env["PYTHONPATH"] = os.pathsep.join([src, full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.run([sys.executable, "-m", "dlrun", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def train_in_process(overrides: list[str], run_dir: Path) -> int:
+    """`dlrun train <overrides>` in this process with its run dir at `run_dir`; returns the exit code."""
+    from dlrun.cli import main
+
+    try:
+        return main(["train", *overrides, f"hydra.run.dir={run_dir}"])
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+
+def read_results(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+@pytest.fixture
+def train_run(tmp_path: Path):
+    """Call with overrides; trains in-process into tmp_path/run and returns (exit code, run dir)."""
+
+    def _train(*overrides: str, name: str = "run") -> tuple[int, Path]:
+        run_dir = tmp_path / name
+        return train_in_process([*FAST, *overrides], run_dir), run_dir
+
+    return _train
