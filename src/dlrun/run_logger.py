@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     from matplotlib.figure import Figure
 
 
@@ -46,6 +47,20 @@ class RunLogger:
         if self.writer is not None:
             self.writer.add_figure(tag, figure, step, close=False)
         plt.close(figure)
+        return path
+
+    def image(self, tag: str, image: np.ndarray, step: int = 0, png_name: str | None = None) -> Path | None:
+        """Save a uint8 (H, W, 3) array as <run_dir>/<png_name> (if given) and as a TensorBoard image
+        (no matplotlib: cheap enough to call during training)."""
+        path = None
+        if png_name is not None:
+            from PIL import Image
+
+            path = self.run_dir / png_name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(path)
+        if self.writer is not None:
+            self.writer.add_image(tag, image, step, dataformats="HWC")
         return path
 
     def text(self, tag: str, text: str, step: int = 0) -> None:

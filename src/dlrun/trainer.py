@@ -126,6 +126,7 @@ class Trainer:
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
         self.global_step = 0     # optimizer steps
         self.metrics: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []  # one entry per finished epoch: {"epoch": e, **metrics}
 
     # -- pieces of the loop -------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -175,6 +176,7 @@ class Trainer:
             "early_stopping": self.stopper.state_dict(),
             "rng": rng_state(),
             "metrics": dict(self.metrics),
+            "history": [dict(h) for h in self.history],
             "data": data.state_dict(),
             "config": config or {},
         }
@@ -199,6 +201,7 @@ class Trainer:
         self.global_step = state["global_step"]
         self.stopper.load_state_dict(state["early_stopping"])
         self.metrics = dict(state["metrics"])
+        self.history = [dict(h) for h in state.get("history", [])]
         set_rng_state(state["rng"])
 
     # -- the loop --------------------------------------------------------------------------------
@@ -219,7 +222,11 @@ class Trainer:
         seed: int = 0,
     ) -> FitResult:
         """Train `model` (already on self.device, optimizer built on its parameters) for max_epochs
-        or until early stopping, restore the best weights if asked, then test it."""
+        or until early stopping, restore the best weights if asked, then test it.
+
+        Optional task hooks, called only when the task defines them: `on_train_step(model, step,
+        logger)` once before training (step = steps done so far) and after every optimizer step;
+        `on_epoch_end(model, epoch, history, logger)` after each epoch's metrics are logged."""
         from tqdm import tqdm
 
         regularizer = regularizer or NoRegularizer()
@@ -230,6 +237,10 @@ class Trainer:
         if resume is not None:
             self.restore(resume, model, optimizer, schedule)
         result = FitResult()
+        step_hook = getattr(task, "on_train_step", None)
+        epoch_hook = getattr(task, "on_epoch_end", None)
+        if step_hook is not None:
+            step_hook(model, self.global_step, self.logger)
         model.train()
         while self.epoch < self.max_epochs and not self.stopper.should_stop:
             epoch = self.epoch + 1
@@ -260,6 +271,8 @@ class Trainer:
                 log_now = (self.global_step + 1) % self.log_every == 0
                 grad_norm = self._optimizer_step(model, optimizer, regularizer, want_norm=log_now)
                 schedule.on_step(self.global_step, self.epoch + self.batch_in_epoch / len(train_batches))
+                if step_hook is not None:
+                    step_hook(model, self.global_step, self.logger)
                 if log_now:
                     self._check_finite(first_bad, epoch)
                     step_metrics = {"train/loss_step": detached.item(), "lr": schedule.lr}
@@ -286,7 +299,10 @@ class Trainer:
                 improved = self.stopper.update(monitored, epoch, model)
             schedule.on_epoch_end(self.global_step, monitored)
             self.metrics = metrics
+            self.history.append({"epoch": epoch, **metrics})
             self.logger.scalars(metrics, epoch)
+            if epoch_hook is not None:
+                epoch_hook(model, epoch, self.history, self.logger)
             self._print_epoch(epoch, metrics, improved, tqdm)
             state = None
             if self.ckpt["save_last"] or (improved and self.ckpt["save_best"]):
