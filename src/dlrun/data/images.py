@@ -63,6 +63,7 @@ class ImageClassificationData:
         augment: Mapping[str, Any] | None = None,
         cache: bool = True,
         search_dirs: Sequence[str] = (),
+        train_subset: int | None = None,
     ) -> None:
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"unknown normalize '{normalize}' (valid: {', '.join(NORMALIZATIONS)})")
@@ -70,6 +71,8 @@ class ImageClassificationData:
             raise ValueError(f"unknown val_split '{val_split}' (valid: {', '.join(VAL_SPLITS)})")
         if val_size < 1:
             raise ValueError(f"val_size must be >= 1, got {val_size}")
+        if train_subset is not None and train_subset < 1:
+            raise ValueError(f"train_subset must be >= 1 or null, got {train_subset}")
         if batch_size < 1 or eval_batch_size < 1:
             raise ValueError(f"batch_size and eval_batch_size must be >= 1, got {batch_size} and {eval_batch_size}")
         augment = dict(augment or {})
@@ -90,6 +93,7 @@ class ImageClassificationData:
         self.eval_batch_size = eval_batch_size
         self.drop_last = drop_last
         self.use_cache = cache
+        self.train_subset = train_subset
         self.search_dirs = [Path(os.path.expanduser(str(d))) for d in search_dirs]
         c, h, w = self.image_shape
         self.meta: dict[str, Any] = {
@@ -159,6 +163,8 @@ class ImageClassificationData:
         else:
             order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
             train_idx, val_idx = order[self.val_size :], order[: self.val_size]
+        if self.train_subset is not None:
+            train_idx = train_idx[: self.train_subset]
         parts = {
             "train": (train_x[train_idx], train_y[train_idx]),
             "val": (train_x[val_idx], train_y[val_idx]),
