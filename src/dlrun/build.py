@@ -72,9 +72,14 @@ def build_regularizer(cfg: DictConfig) -> Regularizer:
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     factory = build("optimizer", cfg.optimizer)
     try:
-        return factory(model.parameters())
+        optimizer = factory(model.parameters())
     except (TypeError, ValueError) as err:
         raise DlrunError(f"optimizer: {one_line(err)}") from err
+    for group in optimizer.param_groups:
+        lr = group.get("lr")
+        if isinstance(lr, (int, float)) and not lr > 0:
+            raise DlrunError(f"optimizer: lr must be > 0, got {lr}")
+    return optimizer
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, logger: RunLogger) -> Any:

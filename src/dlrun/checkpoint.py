@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -46,10 +47,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise DlrunError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise DlrunError(f"cannot read checkpoint {path}: truncated or not a checkpoint file")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise DlrunError(f"refusing to load {path}: it is not a plain-data checkpoint ({_first_line(err)})") from err
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        raise DlrunError(f"refusing to load {path}: it holds Python objects{what}, not plain tensors and data") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         raise DlrunError(f"cannot read checkpoint {path}: truncated or not a checkpoint ({_first_line(err)})") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:

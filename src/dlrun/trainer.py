@@ -137,7 +137,8 @@ class Trainer:
         for batch in batches:
             yield to_device(batch, self.device)
 
-    def _evaluate(self, task: Task, model: nn.Module, data: DataModule, split: str) -> dict[str, float]:
+    def evaluate(self, task: Task, model: nn.Module, data: DataModule, split: str) -> dict[str, float]:
+        """Metrics of `task` on a whole split, keys prefixed with the split name."""
         model.eval()
         with torch.no_grad(), self.autocast():
             metrics = task.evaluate(model, self._batches(data.loader(split)), split)
@@ -281,7 +282,7 @@ class Trainer:
             improved = False
             monitored: float | None = None
             if epoch % self.val_every == 0 or epoch == self.max_epochs:
-                metrics.update(self._evaluate(task, model, data, "val"))
+                metrics.update(self.evaluate(task, model, data, "val"))
                 monitored = self._monitored(metrics)
                 improved = self.stopper.update(monitored, epoch, model)
             schedule.on_epoch_end(self.global_step, monitored)
@@ -305,7 +306,7 @@ class Trainer:
         result.final_metrics = dict(self.metrics)
         if self.restore_best and self.stopper.best_weights is not None:
             model.load_state_dict(self.stopper.best_weights)
-        result.test_metrics = self._evaluate(task, model, data, "test")
+        result.test_metrics = self.evaluate(task, model, data, "test")
         return result
 
     def _monitored(self, metrics: dict[str, float]) -> float:
