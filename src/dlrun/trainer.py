@@ -299,7 +299,7 @@ class Trainer:
             if epoch % self.val_every == 0 or epoch == self.max_epochs:
                 metrics.update(self.evaluate(task, model, data, "val"))
                 monitored = self._monitored(metrics)
-                improved = self.stopper.update(monitored, epoch, model)
+                improved = self.stopper.update(monitored, epoch, model, {k: v for k, v in metrics.items() if k.startswith("val/")})
             schedule.on_epoch_end(self.global_step, monitored)
             self.metrics = metrics
             self.logger.scalars(metrics, epoch)
@@ -311,15 +311,16 @@ class Trainer:
                 self._save("best.pt", state)
             if self.ckpt["save_last"]:
                 self._save("last.pt", state)
-            if improved:
-                result.best_metrics = {k: v for k, v in metrics.items() if k.startswith("val/")}
             if stop.requested:
                 raise self._interrupted(epoch)
+        if self.ckpt["save_last"] and not (self.run_dir / "checkpoints" / "last.pt").exists():
+            self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))  # resumed at the end
         result.stopped_early = self.stopper.should_stop and self.epoch < self.max_epochs
         result.epochs_run = self.epoch
         result.global_step = self.global_step
         result.best_epoch = self.stopper.best_epoch
         result.best_value = self.stopper.best
+        result.best_metrics = dict(self.stopper.best_metrics)
         result.final_metrics = dict(self.metrics)
         return result
 
