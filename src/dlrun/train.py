@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.errors import DlrunError, one_line
+from dlrun.errors import DlrunError, TrainingInterrupted, one_line
 from dlrun.paths import config_dir
 
 
@@ -24,7 +24,7 @@ def register_resolvers() -> None:
 
 def main(args: list[str]) -> int:
     """Entry of `dlrun train [-m] [overrides]`."""
-    from dlrun.preflight import check_overrides
+    from dlrun.preflight import check_output_dir, check_overrides
 
     register_resolvers()
     if any(a in ("-h", "--help") for a in args):
@@ -32,7 +32,10 @@ def main(args: list[str]) -> int:
 
         print(help_text())
         return 0
-    check_overrides([a for a in args if not a.startswith("-")], multirun=any(a in ("-m", "--multirun") for a in args))
+    overrides = [a for a in args if not a.startswith("-")]
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    check_overrides(overrides, multirun)
+    check_output_dir(overrides, multirun)
     import hydra
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
@@ -56,6 +59,12 @@ def run(cfg: DictConfig) -> float | None:
     started = time.time()
     try:
         return train(cfg, run_dir)
+    except TrainingInterrupted as err:
+        _record_failure(run_dir, cfg, started, "interrupted", one_line(err))
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        if err.checkpoint:
+            print(f"resume with: {resume_command(err.checkpoint)}", file=sys.stderr)
+        raise SystemExit(err.exit_code) from None
     except DlrunError as err:
         _record_failure(run_dir, cfg, started, "failed", one_line(err))
         print(f"error: {one_line(err)}", file=sys.stderr)
@@ -138,6 +147,14 @@ def _lookup_metric(results: dict[str, Any], metric: str) -> float:
         if metric in results[section]:
             return float(results[section][metric])
     raise DlrunError(f"optimized_metric: no metric '{metric}' in the run's results")
+
+
+def resume_command(checkpoint: str) -> str:
+    """The `dlrun train` command line that continues this run from `checkpoint`."""
+    import shlex
+
+    kept = [o for o in _overrides() if not o.startswith(("ckpt_path=", "hydra."))]
+    return shlex.join(["dlrun", "train", *kept, f"ckpt_path={checkpoint}"])
 
 
 def _overrides() -> list[str]:
