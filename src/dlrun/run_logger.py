@@ -37,16 +37,24 @@ class RunLogger:
 
     def figure(self, tag: str, figure: Figure, step: int = 0, png_name: str | None = None) -> Path | None:
         """Save `figure` as <run_dir>/<png_name> (if given) and as a TensorBoard image; closes it."""
+        import io
+
         import matplotlib.pyplot as plt
 
         path = None
+        png = io.BytesIO()
+        figure.savefig(png, format="png", dpi=100, bbox_inches="tight")  # drawn once for both outputs
+        plt.close(figure)
         if png_name is not None:
             path = self.run_dir / png_name
             path.parent.mkdir(parents=True, exist_ok=True)
-            figure.savefig(path, dpi=100, bbox_inches="tight")
+            path.write_bytes(png.getvalue())
         if self.writer is not None:
-            self.writer.add_figure(tag, figure, step, close=False)
-        plt.close(figure)
+            import numpy as np
+            from PIL import Image
+
+            png.seek(0)
+            self.writer.add_image(tag, np.asarray(Image.open(png).convert("RGB")), step, dataformats="HWC")
         return path
 
     def image(self, tag: str, image: np.ndarray, step: int = 0, png_name: str | None = None) -> Path | None:

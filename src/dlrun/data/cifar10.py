@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -22,10 +21,8 @@ class CIFAR10(ImageClassificationData):
     class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
     image_shape = (3, 32, 32)
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("val_split", "random")
-        kwargs.setdefault("normalize", "channel")
-        super().__init__(**kwargs)
+    default_val_split = "random"
+    default_normalize = "channel"
 
     def look_dirs(self) -> list[Path]:
         return [self.data_dir, *self.search_dirs]

@@ -15,10 +15,8 @@ class FashionMNIST(MNIST):
     folder = "FashionMNIST"
     class_names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("search_dirs", [DEBIAN_DIR])
-        kwargs.setdefault("normalize", "channel")
-        super().__init__(**kwargs)
+    default_normalize = "channel"
+    default_search_dirs = (DEBIAN_DIR,)
 
     def torchvision_class(self) -> Any:
         from torchvision import datasets

@@ -48,23 +48,29 @@ class ImageClassificationData:
     name = "images"
     class_names: tuple[str, ...] = ()
     image_shape: tuple[int, int, int] = (1, 28, 28)
+    default_val_split = "tail"       # what val_split / normalize / search_dirs = null mean for this dataset
+    default_normalize = "channel"
+    default_search_dirs: tuple[str, ...] = ()
 
     def __init__(
         self,
         data_dir: str = "data",
         download: bool = True,
         val_size: int = 5000,
-        val_split: str = "tail",
+        val_split: str | None = None,
         split_seed: int = 0,
-        normalize: str = "channel",
+        normalize: str | None = None,
         batch_size: int = 50,
         eval_batch_size: int = 1000,
         drop_last: bool = False,
         augment: Mapping[str, Any] | None = None,
         cache: bool = True,
-        search_dirs: Sequence[str] = (),
+        search_dirs: Sequence[str] | None = None,
         train_subset: int | None = None,
     ) -> None:
+        normalize = normalize or self.default_normalize
+        val_split = val_split or self.default_val_split
+        search_dirs = self.default_search_dirs if search_dirs is None else search_dirs
         if normalize not in NORMALIZATIONS:
             raise ValueError(f"unknown normalize '{normalize}' (valid: {', '.join(NORMALIZATIONS)})")
         if val_split not in VAL_SPLITS:

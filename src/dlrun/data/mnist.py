@@ -58,10 +58,8 @@ class MNIST(ImageClassificationData):
     class_names = tuple(str(d) for d in range(10))
     image_shape = (1, 28, 28)
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("val_split", "tail")
-        kwargs.setdefault("normalize", "scalar")
-        super().__init__(**kwargs)
+    default_val_split = "tail"
+    default_normalize = "scalar"
 
     @property
     def raw_dir(self) -> Path:

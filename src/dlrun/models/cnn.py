@@ -89,8 +89,11 @@ class CNN(nn.Module):
             width = int(out)
         self.features = nn.Sequential(features)
         if head == "flatten":
-            with torch.no_grad():
-                shape = self.features(torch.zeros(1, in_channels, *image_size)).shape
+            try:
+                with torch.no_grad():
+                    shape = self.features(torch.zeros(1, in_channels, *image_size)).shape
+            except RuntimeError as err:
+                raise ValueError(f"the conv blocks shrink a {list(image_size)} image to nothing ({str(err).splitlines()[0]})") from err
             if min(shape[2:]) < 1:
                 raise ValueError(f"the conv blocks shrink a {list(image_size)} image to nothing")
             flat = int(shape[1] * shape[2] * shape[3])

@@ -36,5 +36,5 @@ def top_losses_figure(
         lines += [f"{i + 1}. {class_names[int(c)]} {float(p):.2f}" for i, (c, p) in enumerate(zip(top_c[k], top_p[k]))]
         ax.set_title("\n".join(lines), fontsize=7, loc="left")
     fig.suptitle(f"{count} test images with the largest loss")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.9 / (3.0 * rows), wspace=0.15, hspace=0.75)
     return fig

@@ -1,0 +1,221 @@
+"""Image datasets: file lookup, splits, normalization statistics, the uint8 cache, and the errors a
+user sees when files are missing or the download fails."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dlrun.data.cifar10 import CIFAR10
+from dlrun.data.fashion_mnist import FashionMNIST
+from dlrun.data.images import pixel_statistics
+from dlrun.data.mnist import MNIST
+from dlrun.errors import DlrunError
+from image_files import write_cifar_archive, write_cifar_folder, write_mnist
+
+CPU = torch.device("cpu")
+
+
+def mnist(tmp_path: Path, **kwargs) -> MNIST:  # type: ignore[no-untyped-def]
+    write_mnist(tmp_path / "MNIST" / "raw", n_train=40, n_test=30)
+    return MNIST(data_dir=str(tmp_path), download=False, val_size=8, **kwargs)
+
+
+def test_mnist_tail_split_and_scalar_mean(tmp_path: Path) -> None:
+    data = mnist(tmp_path, normalize="scalar")
+    data.setup(CPU)
+    assert data.meta["split_sizes"] == {"train": 32, "val": 8, "test": 30}
+    # Image i has every pixel (i % 4) * 60; train = images 0..31 (8 each of 0, 60, 120, 180).
+    assert data.meta["mean"] == [pytest.approx(90 / 255)] and data.meta["std"] == [1.0]
+    val_x, val_y = data.splits["val"]
+    assert val_y.tolist() == [i % 10 for i in range(32, 40)]  # validation = the last 8 training images
+    assert val_x[:, 0, 0, 0].tolist() == [(i % 4) * 60 for i in range(32, 40)]
+    x, y = next(iter(data.loader("val")))
+    assert x.dtype == torch.float32 and x.shape == (8, 1, 28, 28)
+    assert x[1, 0, 5, 5].item() == pytest.approx((60 - 90) / 255)  # image 33: x / 255 - mean
+
+
+def test_channel_statistics_come_from_the_train_split_only(tmp_path: Path) -> None:
+    data = mnist(tmp_path, normalize="channel")
+    data.setup(CPU)
+    # Pixel values 0, 60, 120, 180 equally often: mean 90, population variance (90^2 + 30^2) / 2 = 4500.
+    assert data.meta["mean"][0] == pytest.approx(90 / 255)
+    assert data.meta["std"][0] == pytest.approx(math.sqrt(4500) / 255)
+    x = torch.cat([b[0] for b in data.loader("train")])
+    assert x.mean().item() == pytest.approx(0.0, abs=1e-5) and x.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_pixel_statistics_match_numpy_per_channel() -> None:
+    images = torch.randint(0, 256, (7, 3, 5, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    mean, std = pixel_statistics(images)
+    arr = images.numpy().astype(np.float64) / 255
+    assert mean == pytest.approx(arr.mean(axis=(0, 2, 3)).tolist(), rel=1e-12)
+    assert std == pytest.approx(arr.std(axis=(0, 2, 3)).tolist(), rel=1e-12)
+
+
+def test_train_subset_takes_the_first_images(tmp_path: Path) -> None:
+    data = mnist(tmp_path, train_subset=5)
+    data.setup(CPU)
+    assert data.meta["split_sizes"] == {"train": 5, "val": 8, "test": 30}
+    assert data.splits["train"][1].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_uncompressed_files_and_search_dirs(tmp_path: Path) -> None:
+    write_mnist(tmp_path / "elsewhere", compress=False)
+    data = MNIST(data_dir=str(tmp_path / "empty"), download=False, val_size=8, search_dirs=[str(tmp_path / "elsewhere")])
+    data.setup(CPU)
+    assert len(data.splits["test"][0]) == 30
+
+
+def test_cache_is_written_once_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = mnist(tmp_path)
+    data.setup(CPU)
+    cache = tmp_path / "dlrun_cache" / "mnist.pt"
+    assert cache.is_file() and not list(cache.parent.glob(".*.tmp"))  # atomic: no temp file left behind
+    calls = []
+    monkeypatch.setattr(MNIST, "parse", lambda self, sources: calls.append(sources))
+    again = MNIST(data_dir=str(tmp_path), download=False, val_size=8)
+    again.setup(CPU)
+    assert calls == [] and torch.equal(again.splits["train"][0], data.splits["train"][0])
+
+
+def test_cache_is_rebuilt_when_a_source_file_changes(tmp_path: Path) -> None:
+    mnist(tmp_path).setup(CPU)
+    raw = tmp_path / "MNIST" / "raw"
+    write_mnist(raw, n_train=50, n_test=30)
+    os.utime(raw / "train-images-idx3-ubyte.gz", ns=(1, 1))  # a different mtime even on coarse clocks
+    data = MNIST(data_dir=str(tmp_path), download=False, val_size=8)
+    data.setup(CPU)
+    assert data.meta["split_sizes"]["train"] == 42
+
+
+def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
+    mnist(tmp_path).setup(CPU)
+    (tmp_path / "dlrun_cache" / "mnist.pt").write_bytes(b"garbage")
+    data = MNIST(data_dir=str(tmp_path), download=False, val_size=8)
+    data.setup(CPU)
+    assert data.meta["split_sizes"]["test"] == 30
+
+
+def test_missing_files_without_download_name_files_and_folders(tmp_path: Path) -> None:
+    data = MNIST(data_dir=str(tmp_path), download=False)
+    with pytest.raises(DlrunError) as err:
+        data.setup(CPU)
+    message = str(err.value)
+    assert "train-images-idx3-ubyte.gz" in message and "t10k-labels-idx1-ubyte.gz" in message
+    assert str(tmp_path / "MNIST" / "raw") in message and "dataset.download=false" in message
+
+
+def test_failed_download_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(url: str, root: str, filename: str, md5: str) -> None:
+        (Path(root) / filename).parent.mkdir(parents=True, exist_ok=True)
+        (Path(root) / filename).write_bytes(b"partial")  # what an interrupted download leaves
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tv_utils, "download_url", offline)
+    data = FashionMNIST(data_dir=str(tmp_path), download=True, search_dirs=[])
+    with pytest.raises(DlrunError, match=r"fashion_mnist: cannot find train-images-idx3-ubyte.gz.* in .*FashionMNIST/raw \(download of train-images-idx3-ubyte.gz failed: .*name resolution"):
+        data.setup(CPU)
+    assert not list((tmp_path / "FashionMNIST" / "raw").glob("*.gz"))  # no partial file left to trip the parser
+
+
+def test_truncated_source_file_is_a_clear_error(tmp_path: Path) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    write_mnist(raw)
+    path = raw / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(DlrunError, match="t10k-images-idx3-ubyte.gz: truncated or corrupt gzip file"):
+        MNIST(data_dir=str(tmp_path), download=False, val_size=8).setup(CPU)
+
+
+def test_label_out_of_range_is_an_error(tmp_path: Path) -> None:
+    from image_files import write_idx
+
+    raw = tmp_path / "MNIST" / "raw"
+    write_mnist(raw)
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.full(30, 12, np.uint8))
+    with pytest.raises(DlrunError, match=r"mnist: test labels must be in 0..9"):
+        MNIST(data_dir=str(tmp_path), download=False, val_size=8).setup(CPU)
+
+
+def test_fashion_mnist_looks_in_the_debian_folder_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dlrun.data.fashion_mnist as fm
+
+    data = FashionMNIST(data_dir=str(tmp_path), download=False)
+    assert data.look_dirs() == [tmp_path / "FashionMNIST" / "raw", Path(fm.DEBIAN_DIR)]
+    assert data.meta["class_names"][0] == "T-shirt/top" and data.meta["class_names"][9] == "Ankle boot"
+
+
+def test_fashion_mnist_prefers_data_dir_over_the_debian_folder(tmp_path: Path) -> None:
+    write_mnist(tmp_path / "deb", n_train=40)
+    write_mnist(tmp_path / "data" / "FashionMNIST" / "raw", n_train=50)
+    data = FashionMNIST(data_dir=str(tmp_path / "data"), download=False, val_size=8, search_dirs=[str(tmp_path / "deb")])
+    data.setup(CPU)
+    assert data.meta["split_sizes"]["train"] == 42
+
+
+def test_cifar10_seeded_random_split(tmp_path: Path) -> None:
+    arrays = write_cifar_folder(tmp_path, per_batch=10)
+    first = CIFAR10(data_dir=str(tmp_path), download=False, val_size=10, split_seed=3)
+    first.setup(CPU)
+    second = CIFAR10(data_dir=str(tmp_path), download=False, val_size=10, split_seed=3, cache=False)
+    second.setup(CPU)
+    other = CIFAR10(data_dir=str(tmp_path), download=False, val_size=10, split_seed=4, cache=False)
+    other.setup(CPU)
+    assert first.meta["split_sizes"] == {"train": 40, "val": 10, "test": 10}
+    assert torch.equal(first.splits["val"][0], second.splits["val"][0])
+    assert not torch.equal(first.splits["val"][0], other.splits["val"][0])
+    # train + val is a permutation of the 50 training images
+    all_train = np.concatenate([arrays[f"data_batch_{i}"][0] for i in range(1, 6)])
+    together = torch.cat([first.splits["train"][0], first.splits["val"][0]]).numpy()
+    assert sorted(map(bytes, together)) == sorted(map(bytes, all_train))
+    # per-channel statistics of the 40 train images only
+    train = first.splits["train"][0].numpy().astype(np.float64) / 255
+    assert first.meta["mean"] == pytest.approx(train.mean(axis=(0, 2, 3)).tolist())
+    assert first.meta["std"] == pytest.approx(train.std(axis=(0, 2, 3)).tolist())
+
+
+def test_cifar10_reads_the_tarball(tmp_path: Path) -> None:
+    arrays = write_cifar_archive(tmp_path, per_batch=6)
+    data = CIFAR10(data_dir=str(tmp_path), download=False, val_size=5)
+    data.setup(CPU)
+    assert np.array_equal(data.splits["test"][0].numpy(), arrays["test_batch"][0])
+
+
+def test_cifar10_missing_files_error(tmp_path: Path) -> None:
+    with pytest.raises(DlrunError, match=r"cifar10: cannot find cifar-10-batches-py/\{data_batch_1,.*test_batch\} or cifar-10-python.tar.gz in "):
+        CIFAR10(data_dir=str(tmp_path), download=False).setup(CPU)
+
+
+def test_val_size_larger_than_train_is_an_error(tmp_path: Path) -> None:
+    write_mnist(tmp_path / "MNIST" / "raw", n_train=40)
+    with pytest.raises(DlrunError, match="val_size 40 leaves no training images"):
+        MNIST(data_dir=str(tmp_path), download=False, val_size=40).setup(CPU)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"normalize": "zscore"}, "unknown normalize 'zscore'"),
+        ({"val_split": "head"}, "unknown val_split 'head'"),
+        ({"augment": {"rotate": 10}}, "unknown augment keys"),
+        ({"batch_size": 0}, "batch_size and eval_batch_size must be >= 1"),
+    ],
+)
+def test_bad_arguments_fail_in_the_constructor(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        MNIST(**kwargs)
+
+
+def test_constructor_does_no_io(tmp_path: Path) -> None:
+    MNIST(data_dir=str(tmp_path / "nope"), download=True)
+    assert not (tmp_path / "nope").exists()
