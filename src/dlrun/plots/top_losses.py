@@ -24,7 +24,8 @@ def top_losses_figure(
     titled with the true class and the top-3 classes with their probabilities."""
     count = len(images)
     rows = max(1, -(-count // columns))
-    fig, axes = new_figure(rows, columns, figsize=(2.6 * columns, 3.0 * rows), squeeze=False)
+    height = 3.0 * rows + 0.5
+    fig, axes = new_figure(rows, columns, figsize=(2.6 * columns, height), squeeze=False)
     top_p, top_c = probs.float().topk(min(3, probs.shape[1]), dim=1)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -35,6 +36,6 @@ def top_losses_figure(
         lines = [f"true: {class_names[int(targets[k])]}  (loss {float(losses[k]):.2f})"]
         lines += [f"{i + 1}. {class_names[int(c)]} {float(p):.2f}" for i, (c, p) in enumerate(zip(top_c[k], top_p[k]))]
         ax.set_title("\n".join(lines), fontsize=7, loc="left")
-    fig.suptitle(f"{count} test images with the largest loss")
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.9 / (3.0 * rows), wspace=0.15, hspace=0.75)
+    fig.suptitle(f"{count} test images with the largest loss", y=1 - 0.15 / height)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 1.15 / height, wspace=0.15, hspace=0.75)
     return fig

@@ -11,6 +11,8 @@ from dlrun.plots.figure import new_figure
 def training_plot_figure(history: Sequence[dict[str, float]]) -> Any:
     """Loss train/val, accuracy train/val, learning rate, and seconds per epoch, against epochs."""
     fig, axes = new_figure(2, 2, figsize=(12, 8))
+    from matplotlib.ticker import MaxNLocator
+
     panels = [
         (axes[0, 0], "Cross-entropy loss", [("train/loss", "train"), ("val/loss", "validation")]),
         (axes[0, 1], "Average class accuracy", [("train/acc", "train"), ("val/acc", "validation")]),
@@ -25,6 +27,7 @@ def training_plot_figure(history: Sequence[dict[str, float]]) -> Any:
                 ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=label)
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(loc="best")
