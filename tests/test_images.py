@@ -219,3 +219,14 @@ def test_bad_arguments_fail_in_the_constructor(kwargs: dict, message: str) -> No
 def test_constructor_does_no_io(tmp_path: Path) -> None:
     MNIST(data_dir=str(tmp_path / "nope"), download=True)
     assert not (tmp_path / "nope").exists()
+
+
+def test_cifar10_failed_download_names_the_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(url: str, root: str, filename: str, md5: str) -> None:
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(tv_utils, "download_url", offline)
+    with pytest.raises(DlrunError, match=r"cifar10: cannot find .*cifar-10-python.tar.gz in .*download of cifar-10-python.tar.gz failed: Network is unreachable"):
+        CIFAR10(data_dir=str(tmp_path), download=True).setup(CPU)

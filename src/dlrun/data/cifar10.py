@@ -46,7 +46,7 @@ class CIFAR10(ImageClassificationData):
         cls = datasets.CIFAR10
         base, _, filename = cls.url.rpartition("/")
         try:
-            download_files(self.data_dir, [base + "/"], [(filename, cls.tgz_md5)], self.name)
+            download_files(self.data_dir, [base + "/"], [(filename, cls.tgz_md5)])
         except DlrunError as err:
             raise DlrunError(self.missing_message([" or ".join(expected)], self.look_dirs(), f"{err}; {hint}")) from err
         return [self.data_dir / ARCHIVE]

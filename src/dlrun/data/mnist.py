@@ -29,7 +29,7 @@ def find_idx_files(dirs: list[Path]) -> list[Path] | None:
     return None
 
 
-def download_files(folder: Path, mirrors: list[str], resources: list[tuple[str, str]], label: str) -> None:
+def download_files(folder: Path, mirrors: list[str], resources: list[tuple[str, str]]) -> None:
     """Fetch each (file name, md5) from the first mirror that serves it, into `folder`."""
     from torchvision.datasets.utils import download_url
 
@@ -83,7 +83,7 @@ class MNIST(ImageClassificationData):
             raise DlrunError(self.missing_message(names, self.look_dirs(), f"dataset.download=false; {hint}"))
         cls = self.torchvision_class()
         try:
-            download_files(self.raw_dir, list(cls.mirrors), list(cls.resources), self.name)
+            download_files(self.raw_dir, list(cls.mirrors), list(cls.resources))
         except DlrunError as err:
             raise DlrunError(self.missing_message(names, self.look_dirs(), f"{err}; {hint}")) from err
         sources = self.find_sources()
