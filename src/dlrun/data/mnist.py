@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from dlrun.data.idx import read_idx
 from dlrun.data.images import ImageClassificationData
 from dlrun.errors import DlrunError, one_line
 
+DOWNLOAD_TIMEOUT_S = 60
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
@@ -30,9 +32,20 @@ def find_idx_files(dirs: list[Path]) -> list[Path] | None:
 
 
 def download_files(folder: Path, mirrors: list[str], resources: list[tuple[str, str]]) -> None:
-    """Fetch each (file name, md5) from the first mirror that serves it, into `folder`."""
+    """Fetch each (file name, md5) from the first mirror that serves it, into `folder` (a stalled
+    connection fails after DOWNLOAD_TIMEOUT_S instead of hanging)."""
     from torchvision.datasets.utils import download_url
 
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        _download_all(folder, mirrors, resources, download_url)
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _download_all(folder: Path, mirrors: list[str], resources: list[tuple[str, str]], download_url: Any) -> None:
+    """Each missing file from the first mirror that serves it; a partial file is removed on failure."""
     for filename, md5 in resources:
         target = folder / filename
         if target.is_file():
