@@ -80,7 +80,7 @@ class FaultyTask:
     NaN (`nan_after_steps`) or it raises KeyboardInterrupt like a Ctrl-C (`interrupt_after_steps`).
     Select it with task._target_=conftest.FaultyTask +task.nan_after_steps=N."""
 
-    def __new__(cls, loss: Any, nan_after_steps: int | None = None, interrupt_after_steps: int | None = None) -> Any:
+    def __new__(cls, loss: Any, nan_after_steps: int | None = None, interrupt_after_steps: int | None = None, **options: Any) -> Any:
         import torch
 
         from dlrun.tasks.classification import ClassificationTask
@@ -97,4 +97,4 @@ class FaultyTask:
                     loss = loss * torch.tensor(float("nan"))
                 return loss, stats
 
-        return _Task(loss)
+        return _Task(loss, **options)  # options: the other keys of configs/task/classification.yaml

@@ -56,7 +56,7 @@ def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path: Path) -> None:
 class ScriptedValidation:
     """A classification task whose validation loss follows a given curve (to test early stopping)."""
 
-    def __new__(cls, loss: object, curve: list[float]) -> object:
+    def __new__(cls, loss: object, curve: list[float], **options: object) -> object:
         from dlrun.tasks.classification import ClassificationTask
 
         class _Task(ClassificationTask):
@@ -69,7 +69,7 @@ class ScriptedValidation:
                     _Task.calls += 1
                 return metrics
 
-        return _Task(loss)
+        return _Task(loss, **options)  # options: the other keys of configs/task/classification.yaml
 
 
 def test_early_stopping_alg_7_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -157,6 +157,8 @@ class ClassificationTask:
             from dlrun.plots.decision_surface import decision_surface_figure
 
             x, y = data.splits["test"]
+            if len(x) == 0:  # test_fraction=0: nothing to draw
+                return
             logger.figure("test/decision_surface", decision_surface_figure(model, x, y), png_name="decision_surface.png")
 
     def write_class_table(self, confusion: torch.Tensor, run_dir: Path, logger: RunLogger) -> None:
