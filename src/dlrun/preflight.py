@@ -32,7 +32,7 @@ def expand(overrides: list[str], multirun: bool) -> list[list[str]]:
         return [[o for o in overrides if "," not in o and "(" not in o]]
 
 
-def compose(overrides: list[str]) -> DictConfig:
+def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """The composed `train` config, with Hydra's multi-line errors turned into one line."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -41,7 +41,7 @@ def compose(overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return hydra_compose(config_name="train", overrides=overrides)
+            return hydra_compose(config_name="train", overrides=overrides, return_hydra_config=return_hydra_config)
     except DlrunError:
         raise
     except Exception as err:

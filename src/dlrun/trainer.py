@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dlrun import distributed
 from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import Batches, DataModule
 from dlrun.early_stopping import EarlyStopping
@@ -90,8 +91,9 @@ class Trainer:
         log_every_n_steps: int = 50,
         deterministic: bool = False,
         progress_bar: bool = True,
+        devices: int = 1,
     ) -> None:
-        positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches,
+        positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches, "devices": devices,
                     "val_every_n_epochs": val_every_n_epochs, "log_every_n_steps": log_every_n_steps}
         for key, value in positive.items():
             if not isinstance(value, int) or value < 1:
@@ -120,7 +122,8 @@ class Trainer:
         self.stopper = EarlyStopping(mode, es["patience"], es["min_delta"], keep_best_weights=self.restore_best)
         self.log_every = log_every_n_steps
         self.deterministic = deterministic
-        self.progress_bar = progress_bar
+        self.progress_bar = progress_bar and distributed.is_main()
+        self.devices = devices  # processes of a data-parallel run (started by dlrun.train through torchrun)
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.device.type == "cuda" and self.amp_dtype == torch.float16)
         self.epoch = 0          # completed epochs
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
@@ -143,7 +146,7 @@ class Trainer:
         with torch.no_grad(), self.autocast():
             metrics = task.evaluate(model, self._batches(data.loader(split)), split)
         model.train()
-        return {f"{split}/{k}": v for k, v in metrics.items()}
+        return distributed.broadcast_object({f"{split}/{k}": v for k, v in metrics.items()})
 
     def _optimizer_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, regularizer: Regularizer, want_norm: bool) -> torch.Tensor | None:
         grad_norm = None
@@ -181,6 +184,8 @@ class Trainer:
         }
 
     def _save(self, name: str, state: dict[str, Any]) -> None:
+        if not distributed.is_main():
+            return
         try:
             save_checkpoint(state, self.run_dir / "checkpoints" / name)
         except OSError as err:
@@ -205,7 +210,7 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def steps_per_epoch(self, data: DataModule) -> int:
         """Optimizer steps per epoch (what per-iteration schedules count)."""
-        return math.ceil(len(data.loader("train", train=True)) / self.accumulate)
+        return math.ceil(len(distributed.shard(data.loader("train", train=True))) / self.accumulate)
 
     def fit(
         self,
@@ -225,7 +230,7 @@ class Trainer:
 
         regularizer = regularizer or NoRegularizer()
         task.setup(data, self.device)
-        train_batches = data.loader("train", train=True)
+        train_batches = distributed.shard(data.loader("train", train=True))
         if len(train_batches) == 0:
             raise DlrunError("the training split is empty (check the dataset size and batch settings)")
         if resume is not None:
@@ -276,6 +281,7 @@ class Trainer:
             bar.close()
             self._check_finite(first_bad, epoch)
             elapsed = time.perf_counter() - started
+            sums, samples = distributed.sum_across_ranks(sums, samples)
             self.epoch, self.batch_in_epoch = epoch, 0
             metrics = {f"train/{k}": (v / max(samples, 1)).item() for k, v in sums.items()}
             metrics.update({"lr": schedule.lr, "time/epoch_s": elapsed, "time/samples_per_s": samples / max(elapsed, 1e-9)})
@@ -316,11 +322,13 @@ class Trainer:
         return metrics[self.monitor]
 
     def _check_finite(self, first_bad: torch.Tensor, epoch: int) -> None:
-        step = int(first_bad.item())
+        step = int(distributed.max_across_ranks(first_bad).item())
         if step >= 0:
             raise TrainingDiverged(epoch, step)
 
     def _print_epoch(self, epoch: int, metrics: dict[str, float], improved: bool, tqdm: Any) -> None:
+        if not distributed.is_main():
+            return
         shown = [k for k in ("train/loss", "train/acc", "val/loss", "val/acc") if k in metrics]
         shown += [k for k in metrics if k.startswith("val/") and k not in shown]
         parts = [f"{k} {metrics[k]:.4f}" for k in shown] + [f"lr {metrics['lr']:.3g}", f"{metrics['time/epoch_s']:.1f}s"]
