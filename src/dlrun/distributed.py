@@ -155,12 +155,12 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-def launch(nproc: int, dlrun_args: list[str]) -> int:
+def launch(nproc: int, dlrun_args: list[str], env: dict[str, str] | None = None) -> int:
     """Run `dlrun <dlrun_args>` in `nproc` processes on this machine through torchrun; returns its
     exit code. The dlrun package in use is put first on PYTHONPATH, so the workers run this code."""
     import dlrun
 
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     src = str(Path(dlrun.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
@@ -168,4 +168,13 @@ def launch(nproc: int, dlrun_args: list[str]) -> int:
         env.pop(key, None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "dlrun", *dlrun_args]
-    return subprocess.call(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too: let them record it and stop
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+        raise

@@ -164,10 +164,35 @@ def _run_sweep(args: list[str], sweep_dir: Path) -> int:
             error = "the sweep stopped early (see the messages above)"
     finally:
         counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error)
+        _write_sweep_hparams(sweep_dir)
         print("\n" + "\n".join(sweep.summary_lines(sweep_dir)))
     if interrupted:
         return 130
     return 0 if not error and set(counts) <= {"completed"} else 1
+
+
+def _write_sweep_hparams(sweep_dir: Path) -> None:
+    """TensorBoard HParams columns for the whole sweep (see RunLogger.write_sweep_hparams)."""
+    from dlrun import sweep
+    from dlrun.results import read_results
+    from dlrun.run_logger import write_sweep_hparams
+
+    runs_hparams, metrics = [], []
+    for job in sweep.sorted_jobs(sweep.read_manifest(sweep_dir) or {}):
+        try:
+            results = read_results(sweep_dir / job["dir"])
+        except (OSError, ValueError):
+            continue
+        if isinstance(results.get("hparams"), dict):
+            runs_hparams.append(results["hparams"])
+        if results.get("status") == "completed":
+            metrics += [m for m in _key_metrics(results) if m not in metrics]
+    if not runs_hparams or not metrics:
+        return
+    try:
+        write_sweep_hparams(sweep_dir, runs_hparams, metrics)
+    except Exception as err:  # TensorBoard columns are a convenience: never fail a sweep for them
+        print(f"warning: could not write the sweep's TensorBoard HParams summary: {one_line(err)}", file=sys.stderr)
 
 
 # -- one job ----------------------------------------------------------------------------------------
@@ -219,16 +244,16 @@ def _run_job(cfg: DictConfig, run_dir: Path, job: Any) -> float | None:
 
     started = time.time()
     failed_value = float("nan") if cfg.get("optimized_metric") else None
-    if job.begin() == "skipped":
-        _record_failure(run_dir, cfg, started, "skipped", "not run: an earlier job failed and sweep.on_error=stop")
-        print(f"job {job.num}: skipped (an earlier job failed and sweep.on_error=stop)")
-        return failed_value
     previous = job.previous_results()
     if job.resume and previous and previous.get("status") == "completed":
         job.end("completed", metrics=_key_metrics(previous))
         print(f"job {job.num}: completed before, skipped (sweep.resume); run dir {run_dir}")
         return _job_value(cfg, previous, failed_value)
     job.archive_previous_attempt()
+    if job.begin() == "skipped":
+        _record_failure(run_dir, cfg, started, "skipped", "not run: an earlier job failed and sweep.on_error=stop")
+        print(f"job {job.num}: skipped (an earlier job failed and sweep.on_error=stop)")
+        return failed_value
     if job.resume and not cfg.get("ckpt_path"):
         ckpt = job.last_checkpoint()
         if ckpt is not None:
@@ -344,12 +369,22 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if main_rank:
             task.write_artifacts(model, data, run_dir, logger)
             write_json_atomic(run_dir / RESULTS_FILE, results)
-            logger.hparams(results["hparams"], _key_metrics(results))
+            logger.hparams(results["hparams"], _key_metrics(results), experiment=not _in_sweep())
     finally:
         logger.close()
     if main_rank:
         _print_summary(results, run_dir)
     return results
+
+
+def _in_sweep() -> bool:
+    """Whether this run is a job of a multirun (its torchrun workers inherit DLRUN_SWEEP_JOB)."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.get().mode == RunMode.MULTIRUN or os.environ.get("DLRUN_SWEEP_JOB") == "1"
 
 
 def _train_spawned(cfg: DictConfig, run_dir: Path, devices: int) -> dict[str, Any]:
@@ -365,7 +400,7 @@ def _train_spawned(cfg: DictConfig, run_dir: Path, devices: int) -> dict[str, An
         task_overrides.append(f"ckpt_path={quote_override(str(cfg.ckpt_path))}")
     args = ["train", *task_overrides, f"hydra.run.dir={quote_override(str(run_dir))}",
             "hydra.output_subdir=null", "hydra/job_logging=disabled"]
-    code = distributed.launch(devices, args)
+    code = distributed.launch(devices, args, env={"DLRUN_SWEEP_JOB": "1"} if _in_sweep() else None)
     try:
         results = read_results(run_dir)
     except (OSError, ValueError):
