@@ -107,6 +107,13 @@ def max_across_ranks(value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` is true on some rank (e.g. a Ctrl-C seen by one process first)."""
+    if _world["size"] == 1:
+        return flag
+    return bool(max_across_ranks(torch.tensor(int(flag))).item())
+
+
 def shard(batches: Any) -> Any:
     """The training batches of this rank: its slice of the epoch's shuffled order."""
     if _world["size"] == 1:

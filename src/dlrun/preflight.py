@@ -3,7 +3,9 @@ every option must build. Problems become one-line errors that name the key and t
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -53,11 +55,12 @@ def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConf
 def explain(err: BaseException, overrides: list[str]) -> str:
     """A one-line reason for a composition error, listing valid options or keys."""
     text = str(err)
-    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
     if missing:
         group, option = missing.groups()
-        options = config_groups().get(group, [])
-        return f"unknown option '{option}' for {group} (valid: {', '.join(options)})"
+        listed = re.search(r"Available options in '[^']+':\n((?:\t.*\n?)+)", text)
+        options = [o.strip() for o in listed.group(1).splitlines()] if listed else config_groups().get(group, [])
+        return f"unknown option '{option}' for {group} (valid: {', '.join(options) or 'none'})"
     missing_group = re.search(r"Could not override '([^']+)'.*No match in the defaults list", text, re.S)
     if missing_group:
         return f"unknown config group '{missing_group.group(1)}' (valid: {', '.join(config_groups())})"
@@ -95,3 +98,18 @@ def check_overrides(overrides: list[str], multirun: bool) -> None:
         except DlrunError as err:
             prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
             raise DlrunError(prefix + str(err), err.exit_code) from err
+
+
+def check_output_dir(overrides: list[str], multirun: bool) -> None:
+    """Fail before any job starts if the run (or sweep) dir cannot be created."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
+    template = given[-1] if given else str(OmegaConf.select(OmegaConf.load(config_dir() / "train.yaml"), key) or "outputs")
+    static = Path(template.split("${")[0] or ".")
+    try:
+        static.mkdir(parents=True, exist_ok=True)
+        probe = static / f".dlrun-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise DlrunError(f"cannot write to the output dir {static}: {err.strerror or err}") from err

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from dlrun.errors import DlrunError, one_line
+from dlrun.errors import DlrunError, TrainingInterrupted, one_line
 from dlrun.paths import config_dir
 from dlrun.rundir import register_resolvers
 
@@ -27,7 +27,7 @@ class RecordedFailure(DlrunError):
 def main(args: list[str]) -> int:
     """Entry of `dlrun train [-m] [overrides]`."""
     from dlrun import distributed
-    from dlrun.preflight import check_overrides
+    from dlrun.preflight import check_output_dir, check_overrides
     from dlrun.sweep import override_key
 
     if any(a in ("-h", "--help") for a in args):
@@ -43,9 +43,10 @@ def main(args: list[str]) -> int:
         raise DlrunError("torchrun starts one training run, not a sweep; for a sweep of multi-GPU runs use "
                          "dlrun train -m ... trainer.devices=N")
     check_overrides(overrides, multirun=multirun)
+    check_output_dir(overrides, multirun)
     if multirun:
         plan = _plan_sweep(overrides, args)
-        return _run_sweep([*args, *plan.hydra_overrides], plan.sweep_dir)
+        return _run_sweep(args, plan.hydra_overrides, plan.sweep_dir)
     distributed.init_from_env()
     try:
         _run_hydra([*args, *_claim_run_dir(overrides)])
@@ -149,14 +150,16 @@ def _plan_sweep(overrides: list[str], args: list[str]) -> SweepPlan:
     return SweepPlan(sweep_dir, [f"hydra.sweep.dir={quote_override(str(sweep_dir))}"])
 
 
-def _run_sweep(args: list[str], sweep_dir: Path) -> int:
+def _run_sweep(args: list[str], hydra_overrides: list[str], sweep_dir: Path) -> int:
     """Run the sweep through Hydra, then close the manifest: 0 if every job completed, 130 when
-    interrupted, 1 otherwise."""
+    interrupted, 1 otherwise (with the command that finishes the sweep)."""
+    import shlex
+
     from dlrun import sweep
 
     interrupted, error = False, None
     try:
-        _run_hydra(args)
+        _run_hydra([*args, *hydra_overrides])
     except KeyboardInterrupt:
         interrupted = True
     except SystemExit as exit_:  # Hydra reports a sweeper/launcher error itself, then exits
@@ -166,6 +169,9 @@ def _run_sweep(args: list[str], sweep_dir: Path) -> int:
         counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error)
         _write_sweep_hparams(sweep_dir)
         print("\n" + "\n".join(sweep.summary_lines(sweep_dir)))
+    if interrupted or not set(counts) <= {"completed"}:
+        kept = [a for a in args if not a.startswith("sweep.resume=")]
+        print("  finish it with: " + shlex.join(["dlrun", "train", *kept, f"sweep.resume={sweep_dir}"]))
     if interrupted:
         return 130
     return 0 if not error and set(counts) <= {"completed"} else 1
@@ -218,6 +224,12 @@ def _run_single(cfg: DictConfig, run_dir: Path) -> float | None:
     tag = "" if distributed.is_main() else f"[rank {distributed.rank()}] "
     try:
         results = train(cfg, run_dir)
+    except TrainingInterrupted as err:
+        _record_failure(run_dir, cfg, started, "interrupted", one_line(err))
+        print(f"error: {tag}{one_line(err)}", file=sys.stderr)
+        if err.checkpoint and distributed.is_main():
+            print(f"resume with: {resume_command(err.checkpoint)}", file=sys.stderr)
+        raise SystemExit(err.exit_code) from None
     except DlrunError as err:
         if not isinstance(err, RecordedFailure):
             _record_failure(run_dir, cfg, started, "failed", one_line(err))
@@ -264,10 +276,12 @@ def _run_job(cfg: DictConfig, run_dir: Path, job: Any) -> float | None:
         job.note(gpu=gpu)
     try:
         results = train(cfg, run_dir)
-    except KeyboardInterrupt:
-        _record_failure(run_dir, cfg, started, "interrupted", "interrupted by the user")
-        job.end("interrupted", error="interrupted by the user")
-        raise
+    except (KeyboardInterrupt, TrainingInterrupted) as err:  # Ctrl-C stops the whole sweep
+        message = one_line(err) if isinstance(err, TrainingInterrupted) else "interrupted by the user"
+        _record_failure(run_dir, cfg, started, "interrupted", message)
+        job.end("interrupted", error=message, resumed_from=cfg.get("ckpt_path"))
+        print(f"error: job {job.num} {message}", file=sys.stderr)
+        raise KeyboardInterrupt from None
     except Exception as err:
         log = run_dir / "error.log"
         if isinstance(err, RecordedFailure):
@@ -418,6 +432,14 @@ def _lookup_metric(results: dict[str, Any], metric: str) -> float:
             return float(results[section][metric])
     available = sorted({k for s in ("test", "best", "final") for k in (results.get(s) or {})})
     raise DlrunError(f"optimized_metric: no metric '{metric}' in the run's results (available: {', '.join(available)})")
+
+
+def resume_command(checkpoint: str) -> str:
+    """The `dlrun train` command line that continues this run from `checkpoint`."""
+    import shlex
+
+    kept = [o for o in _overrides() if not o.startswith(("ckpt_path=", "hydra."))]
+    return shlex.join(["dlrun", "train", *kept, f"ckpt_path={checkpoint}"])
 
 
 def _overrides() -> list[str]:

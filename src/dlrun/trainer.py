@@ -17,7 +17,8 @@ from dlrun import distributed
 from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import Batches, DataModule
 from dlrun.early_stopping import EarlyStopping
-from dlrun.errors import DlrunError, TrainingDiverged
+from dlrun.errors import DlrunError, TrainingDiverged, TrainingInterrupted
+from dlrun.interrupt import StopRequest
 from dlrun.regularizers.base import NoRegularizer, Regularizer
 from dlrun.run_logger import RunLogger
 from dlrun.schedulers.schedule import Schedule
@@ -68,6 +69,25 @@ def batch_size_of(batch: Any) -> int:
     return len(first)
 
 
+# Nested trainer options: (type, default).
+EARLY_STOPPING_OPTIONS: dict[str, tuple[Any, Any]] = {"patience": (int | None, None), "min_delta": (float, 0.0), "restore_best": (bool, True)}
+CHECKPOINT_OPTIONS: dict[str, tuple[Any, Any]] = {"save_last": (bool, True), "save_best": (bool, True), "every_n_steps": (int | None, None)}
+
+
+def checked_options(name: str, given: dict[str, Any] | None, options: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """`given` merged over the defaults, rejecting unknown keys and values of the wrong type."""
+    from dlrun.config_types import describe, matches
+
+    merged = {key: default for key, (_, default) in options.items()}
+    for key, value in (given or {}).items():
+        if key not in options:
+            raise ValueError(f"unknown key '{name}.{key}' (valid: {', '.join(options)})")
+        if not matches(value, options[key][0]):
+            raise ValueError(f"{name}.{key}: expected {describe(options[key][0])}, got {value!r}")
+        merged[key] = value
+    return merged
+
+
 class Trainer:
     """Runs epochs of a task: device, AMP, gradient clipping and accumulation, lr schedules,
     validation, early stopping, checkpoints (last and best) and TensorBoard logging."""
@@ -103,8 +123,10 @@ class Trainer:
                 raise ValueError(f"{key} must be > 0 or null, got {clip}")
         if amp_dtype not in ("auto", "float16", "bfloat16"):
             raise ValueError(f"unknown amp_dtype '{amp_dtype}' (valid: auto, float16, bfloat16)")
-        es = {"patience": None, "min_delta": 0.0, "restore_best": True, **(early_stopping or {})}
-        self.ckpt = {"save_last": True, "save_best": True, "every_n_steps": None, **(checkpoint or {})}
+        es = checked_options("early_stopping", early_stopping, EARLY_STOPPING_OPTIONS)
+        self.ckpt = checked_options("checkpoint", checkpoint, CHECKPOINT_OPTIONS)
+        if self.ckpt["every_n_steps"] is not None and self.ckpt["every_n_steps"] < 1:
+            raise ValueError(f"checkpoint.every_n_steps must be >= 1 or null, got {self.ckpt['every_n_steps']}")
         self.run_dir = Path(run_dir)
         self.logger = logger
         self.device = resolve_device(device)
@@ -226,15 +248,25 @@ class Trainer:
     ) -> FitResult:
         """Train `model` (already on self.device, optimizer built on its parameters) for max_epochs
         or until early stopping, restore the best weights if asked, then test it."""
-        from tqdm import tqdm
-
         regularizer = regularizer or NoRegularizer()
         task.setup(data, self.device)
-        train_batches = distributed.shard(data.loader("train", train=True))
-        if len(train_batches) == 0:
+        if len(data.loader("train", train=True)) == 0:
             raise DlrunError("the training split is empty (check the dataset size and batch settings)")
         if resume is not None:
             self.restore(resume, model, optimizer, schedule)
+        with StopRequest() as stop:
+            result = self._train_epochs(task, model, data, optimizer, schedule, regularizer, config, seed, stop)
+        if self.restore_best and self.stopper.best_weights is not None:
+            model.load_state_dict(self.stopper.best_weights)
+        result.test_metrics = self.evaluate(task, model, data, "test")
+        return result
+
+    def _train_epochs(self, task: Task, model: nn.Module, data: DataModule, optimizer: torch.optim.Optimizer,
+                      schedule: Schedule, regularizer: Regularizer, config: dict[str, Any] | None, seed: int,
+                      stop: StopRequest) -> FitResult:
+        from tqdm import tqdm
+
+        train_batches = distributed.shard(data.loader("train", train=True))
         result = FitResult()
         model.train()
         while self.epoch < self.max_epochs and not self.stopper.should_stop:
@@ -274,10 +306,15 @@ class Trainer:
                     self.logger.scalars(step_metrics, self.global_step)
                     bar.set_postfix({k: f"{(v / samples).item():.4f}" for k, v in sums.items()})
                 every = self.ckpt.get("every_n_steps")
-                if every and self.global_step % int(every) == 0 and self.batch_in_epoch < len(train_batches):
+                mid_epoch = self.batch_in_epoch < len(train_batches)
+                stopping = distributed.any_rank(stop.requested)  # all ranks stop at the same step
+                if mid_epoch and (stopping or (every and self.global_step % int(every) == 0)):
                     self._check_finite(first_bad, epoch)
                     if self.ckpt["save_last"]:
                         self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))
+                    if stopping:
+                        bar.close()
+                        raise self._interrupted(epoch)
             bar.close()
             self._check_finite(first_bad, epoch)
             elapsed = time.perf_counter() - started
@@ -290,7 +327,7 @@ class Trainer:
             if epoch % self.val_every == 0 or epoch == self.max_epochs:
                 metrics.update(self.evaluate(task, model, data, "val"))
                 monitored = self._monitored(metrics)
-                improved = self.stopper.update(monitored, epoch, model)
+                improved = self.stopper.update(monitored, epoch, model, {k: v for k, v in metrics.items() if k.startswith("val/")})
             schedule.on_epoch_end(self.global_step, monitored)
             self.metrics = metrics
             self.logger.scalars(metrics, epoch)
@@ -302,18 +339,22 @@ class Trainer:
                 self._save("best.pt", state)
             if self.ckpt["save_last"]:
                 self._save("last.pt", state)
-            if improved:
-                result.best_metrics = {k: v for k, v in metrics.items() if k.startswith("val/")}
+            if distributed.any_rank(stop.requested):
+                raise self._interrupted(epoch)
+        if self.ckpt["save_last"] and not (self.run_dir / "checkpoints" / "last.pt").exists():
+            self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))  # resumed at the end
         result.stopped_early = self.stopper.should_stop and self.epoch < self.max_epochs
         result.epochs_run = self.epoch
         result.global_step = self.global_step
         result.best_epoch = self.stopper.best_epoch
         result.best_value = self.stopper.best
+        result.best_metrics = dict(self.stopper.best_metrics)
         result.final_metrics = dict(self.metrics)
-        if self.restore_best and self.stopper.best_weights is not None:
-            model.load_state_dict(self.stopper.best_weights)
-        result.test_metrics = self.evaluate(task, model, data, "test")
         return result
+
+    def _interrupted(self, epoch: int) -> TrainingInterrupted:
+        path = self.run_dir / "checkpoints" / "last.pt"
+        return TrainingInterrupted(epoch, self.global_step, str(path) if self.ckpt["save_last"] else None)
 
     def _monitored(self, metrics: dict[str, float]) -> float:
         if self.monitor not in metrics:
