@@ -103,8 +103,12 @@ def check_overrides(overrides: list[str], multirun: bool) -> None:
 def check_output_dir(overrides: list[str], multirun: bool) -> None:
     """Fail before any job starts if the run (or sweep) dir cannot be created."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
-    template = given[-1] if given else str(OmegaConf.select(OmegaConf.load(config_dir() / "train.yaml"), key) or "outputs")
+    given = [_override_value(o) for o in overrides if o.startswith(f"{key}=")]
+    raw = OmegaConf.to_container(OmegaConf.load(config_dir() / "train.yaml"), resolve=False)  # the template, unresolved
+    node: Any = raw
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    template = given[-1] if given else str(node or "outputs")
     static = Path(template.split("${")[0] or ".")
     try:
         static.mkdir(parents=True, exist_ok=True)
@@ -113,3 +117,13 @@ def check_output_dir(overrides: list[str], multirun: bool) -> None:
         probe.unlink()
     except OSError as err:
         raise DlrunError(f"cannot write to the output dir {static}: {err.strerror or err}") from err
+
+
+def _override_value(override: str) -> str:
+    """The value of `key=value` as Hydra reads it (quotes removed, escapes undone)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return str(OverridesParser.create().parse_override(override).value())
+    except Exception:
+        return override.split("=", 1)[1]
