@@ -115,6 +115,22 @@ def grid_jobs(overrides: list[str], config_params: dict[str, Any] | None = None)
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
+def check_search_space(cfg: Any) -> None:
+    """Every key a sweeper samples (hydra.sweeper.params) must exist in the config, or every trial
+    would fail on it; `+key` adds a new one."""
+    from omegaconf import OmegaConf
+
+    params = cfg.hydra.sweeper.get("params") or {}
+    missing = object()
+    for key in params:
+        key = str(key)
+        if key.startswith("+") or key.startswith("hydra"):
+            continue
+        if OmegaConf.select(cfg, key.lstrip("~"), default=missing) is missing:
+            raise DlrunError(f"hydra.sweeper.params: '{key}' is not a key of this config (a missing experiment=...? "
+                             f"add new keys as +{key})")
+
+
 def check_resumable(sweep_dir: Path, overrides: list[str], jobs: list[list[str]] | None) -> dict[str, Any]:
     """The manifest of the sweep to resume; raises DlrunError if it is not a dlrun sweep, is still
     running, or this command would number its jobs differently."""

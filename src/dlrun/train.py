@@ -132,6 +132,7 @@ def _plan_sweep(overrides: list[str], args: list[str]) -> SweepPlan:
     if on_error not in sweep.ON_ERROR:
         raise DlrunError(f"sweep.on_error: unknown value '{on_error}' (valid: {', '.join(sweep.ON_ERROR)})")
     gpus = gpu_slots.resolve_gpus(cfg.sweep.gpus)
+    sweep.check_search_space(cfg)
     jobs = None
     if cfg.hydra.sweeper.get("_target_") == sweep.BASIC_SWEEPER:
         params = cfg.hydra.sweeper.get("params")
