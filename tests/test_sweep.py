@@ -60,21 +60,50 @@ def manifest(sweep_dir: Path) -> dict[str, Any]:
     return json.loads((sweep_dir / "sweep.json").read_text())
 
 
+def tensorboard_hparams(logdir: Path) -> tuple[dict[str, Any], dict[str, tuple[dict[str, Any], dict[str, float]]]]:
+    """What TensorBoard's HParams tab shows for `logdir`: its column definitions and, per session
+    (run), the hyperparameters and metric values, read through TensorBoard's own plugin."""
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import hparams_plugin
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Response
+
+    mux = plugin_event_multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    context = base_plugin.TBContext(logdir=str(logdir), multiplexer=mux,
+                                    data_provider=data_provider.MultiplexerDataProvider(mux, str(logdir)))
+    apps = hparams_plugin.HParamsPlugin(context).get_plugin_apps()
+
+    def call(route: str, body: dict[str, Any]) -> Any:
+        env = EnvironBuilder(method="POST", path=route, data=json.dumps(body), content_type="application/json",
+                             headers={"X-XSRF-Protected": "1"}).get_environ()
+        return json.loads(Response.from_app(apps[route], env).get_data())
+
+    experiment = call("/experiment", {"experimentName": ""})
+    groups = call("/session_groups", {"experimentName": "", "startIndex": 0, "sliceSize": 100, "colParams": [],
+                                      "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]})
+    sessions = {g["name"]: (g["hparams"], {m["name"]["tag"]: m["value"] for m in g["metricValues"]}) for g in groups["sessionGroups"]}
+    return experiment, sessions
+
+
 def test_grid_x_seeds_sweep_then_compare_matches_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = dlrun("train", "-m", *ONE_EPOCH, "optimizer=sgd,adam", "optimizer.lr=0.05,0.2", "seed=1,2,3")
+    code = dlrun("train", "-m", *ONE_EPOCH, "optimizer=sgd,adam", "optimizer.lr=0.05,0.2", "seed=1,2")
     assert code == 0
     sweep_dir = only_sweep_dir(tmp_path)
     jobs = manifest(sweep_dir)["jobs"]
-    assert sorted(jobs, key=int) == [str(n) for n in range(12)]
+    assert sorted(jobs, key=int) == [str(n) for n in range(8)]
     assert {j["status"] for j in jobs.values()} == {"completed"}
     assert jobs["0"]["overrides"][-3:] == ["optimizer=sgd", "optimizer.lr=0.05", "seed=1"]  # grid order = job numbers
+    assert jobs["7"]["overrides"][-3:] == ["optimizer=adam", "optimizer.lr=0.2", "seed=2"]
     runs = {n: read_results(sweep_dir / n) for n in jobs}
     assert all(r["status"] == "completed" for r in runs.values())
 
     capsys.readouterr()
     assert dlrun("compare", str(sweep_dir), "--metrics", "test/acc,val/loss", "--sort", "test/acc") == 0
     printed = capsys.readouterr().out
-    assert "12 runs, 4 configurations" in printed
+    assert "8 runs, 4 configurations" in printed
     with (sweep_dir / "compare.csv").open() as f:
         import csv
 
@@ -84,16 +113,31 @@ def test_grid_x_seeds_sweep_then_compare_matches_results(tmp_path: Path, capsys:
     for row in rows:
         mine = [r for r in runs.values() if r["hparams"]["optimizer"] == row["optimizer"]
                 and r["config"]["optimizer"]["lr"] == float(row["optimizer.lr"])]
-        assert sorted(r["seed"] for r in mine) == [1, 2, 3]
+        assert sorted(r["seed"] for r in mine) == [1, 2]
         acc = [r["test"]["test/acc"] for r in mine]
         loss = [r["best"]["val/loss"] for r in mine]
-        assert float(row["test/acc_mean"]) == pytest.approx(sum(acc) / 3, abs=1e-12)
-        assert float(row["test/acc_std"]) == pytest.approx(statistics.stdev(acc), abs=1e-12)
-        assert float(row["val/loss_mean"]) == pytest.approx(sum(loss) / 3, abs=1e-12)
-        assert row["runs"] == "3" and row["test/acc_n"] == "3"
+        assert float(row["test/acc_mean"]) == pytest.approx(sum(acc) / 2, abs=1e-12)
+        assert float(row["test/acc_std"]) == pytest.approx(abs(acc[0] - acc[1]) / 2 ** 0.5, abs=1e-12)  # sample std, n=2
+        assert float(row["val/loss_mean"]) == pytest.approx(sum(loss) / 2, abs=1e-12)
+        assert row["runs"] == "2" and row["test/acc_n"] == "2"
     means = [float(r["test/acc_mean"]) for r in rows]
     assert means == sorted(means, reverse=True)  # accuracy: best (highest) first
     assert "| optimizer | optimizer.lr | runs |" in (sweep_dir / "compare.md").read_text()
+
+    # TensorBoard's HParams tab on the multirun dir: one session per job with its real final metrics
+    experiment, sessions = tensorboard_hparams(sweep_dir)
+    columns = {h["name"]: h for h in experiment["hparamInfos"]}
+    assert sorted(columns["optimizer"]["domainDiscrete"]) == ["adam", "sgd"]
+    assert {"optimizer.lr", "seed", "model"} <= set(columns)
+    assert sorted(m["name"]["tag"] for m in experiment["metricInfos"]) == sorted(
+        f"hparams/{k}" for k in ("val/loss", "val/acc", "test/loss", "test/acc"))
+    assert sorted(sessions) == sorted(jobs)
+    for num, (hparams, metrics) in sessions.items():
+        results = runs[num]
+        assert hparams["optimizer"] == results["hparams"]["optimizer"] and hparams["seed"] == results["seed"]
+        assert hparams["optimizer.lr"] == pytest.approx(results["config"]["optimizer"]["lr"])
+        assert metrics["hparams/test/acc"] == pytest.approx(results["test"]["test/acc"], rel=1e-6)
+        assert metrics["hparams/val/loss"] == pytest.approx(results["best"]["val/loss"], rel=1e-6)
 
 
 def test_failed_job_is_recorded_others_complete_and_exit_is_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -222,3 +266,20 @@ def test_hparams_record_config_values_not_override_spelling(train_run) -> None:
     hparams = read_results(run)["hparams"]
     assert hparams["optimizer.lr"] == 0.01 and hparams["seed"] == 7 and hparams["model"] == "mlp"
     assert not any(k.startswith("sweep") for k in hparams)  # run control is not a hyperparameter
+
+
+def test_hparams_entry_carries_the_reported_metric_not_the_last_epoch(tmp_path: Path) -> None:
+    """The per-epoch curve val/loss ends at 0.7, the best epoch had 0.5: the HParams tab must show
+    the 0.5 the run reported (a metric tag of its own), not the curve's last point."""
+    from dlrun.run_logger import RunLogger
+
+    logger = RunLogger(tmp_path / "run")
+    for epoch, value in enumerate([0.6, 0.5, 0.7], start=1):
+        logger.scalars({"val/loss": value}, epoch)
+    logger.hparams({"optimizer.lr": 0.1, "model": "mlp", "seed": 1}, {"val/loss": 0.5, "test/acc": 0.9})
+    logger.close()
+    experiment, sessions = tensorboard_hparams(tmp_path)
+    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["hparams/val/loss", "hparams/test/acc"]
+    ((hparams, metrics),) = sessions.values()
+    assert hparams == {"optimizer.lr": 0.1, "model": "mlp", "seed": 1.0}
+    assert metrics == {"hparams/val/loss": 0.5, "hparams/test/acc": pytest.approx(0.9)}
