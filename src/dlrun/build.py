@@ -71,6 +71,9 @@ def build_regularizer(cfg: DictConfig) -> Regularizer:
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     factory = build("optimizer", cfg.optimizer)
+    if next(iter(model.parameters()), None) is None:
+        raise DlrunError(f"model: {cfg.model._target_.rsplit('.', 1)[-1]} has no parameters, so there is nothing to "
+                         "train; evaluate it instead: dlrun eval model=... dataset=... task=...")
     try:
         return factory(model.parameters())
     except (TypeError, ValueError) as err:
