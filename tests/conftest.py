@@ -44,6 +44,12 @@ def read_results(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "results.json").read_text())
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own temp dir, so stray outputs/ never land in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def train_run(tmp_path: Path):
     """Call with overrides; trains in-process into tmp_path/run and returns (exit code, run dir)."""
@@ -53,3 +59,28 @@ def train_run(tmp_path: Path):
         return train_in_process([*FAST, *overrides], run_dir), run_dir
 
     return _train
+
+
+class FaultyTask:
+    """A classification task that breaks on purpose after some training batches: its loss turns
+    NaN (`nan_after_steps`) or it raises KeyboardInterrupt like a Ctrl-C (`interrupt_after_steps`).
+    Select it with task._target_=conftest.FaultyTask +task.nan_after_steps=N."""
+
+    def __new__(cls, loss: Any, nan_after_steps: int | None = None, interrupt_after_steps: int | None = None) -> Any:
+        import torch
+
+        from dlrun.tasks.classification import ClassificationTask
+
+        class _Task(ClassificationTask):
+            calls = 0
+
+            def training_step(self, model, batch):  # type: ignore[no-untyped-def]
+                loss, stats = super().training_step(model, batch)
+                _Task.calls += 1
+                if interrupt_after_steps is not None and _Task.calls > interrupt_after_steps:
+                    raise KeyboardInterrupt
+                if nan_after_steps is not None and _Task.calls > nan_after_steps:
+                    loss = loss * torch.tensor(float("nan"))
+                return loss, stats
+
+        return _Task(loss)

@@ -12,10 +12,11 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from dlrun.data.base import DataModule
+from dlrun.config_types import check_node, locate
 from dlrun.errors import DlrunError, one_line
 from dlrun.regularizers.base import Regularizer
 from dlrun.run_logger import RunLogger
@@ -23,7 +24,11 @@ from dlrun.schedulers.schedule import Schedule, build_schedule
 
 
 def build(group: str, node: Any, **kwargs: Any) -> Any:
-    """instantiate(node, **kwargs), with errors reported as `group: reason`."""
+    """instantiate(node, **kwargs), with errors reported as `group: reason`; keys and value types
+    are checked against the target's signature first."""
+    plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    if isinstance(plain, dict):
+        check_node(group, {k: v for k, v in plain.items() if k not in kwargs})
     try:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as err:
@@ -50,12 +55,9 @@ def build_model(cfg: DictConfig, data: DataModule) -> nn.Module:
 
 def _required(node: DictConfig) -> set[str]:
     """Constructor parameters of node's _target_ that have no default."""
-    from hydra._internal.utils import _locate
-
     try:
-        target = _locate(node._target_)
-        params = inspect.signature(target).parameters.values()
-    except Exception:
+        params = inspect.signature(locate(node._target_)).parameters.values()
+    except (TypeError, ValueError):
         return set()
     return {p.name for p in params if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD}
 
@@ -75,9 +77,14 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
         raise DlrunError(f"model: {cfg.model._target_.rsplit('.', 1)[-1]} has no parameters, so there is nothing to "
                          "train; evaluate it instead: dlrun eval model=... dataset=... task=...")
     try:
-        return factory(model.parameters())
+        optimizer = factory(model.parameters())
     except (TypeError, ValueError) as err:
         raise DlrunError(f"optimizer: {one_line(err)}") from err
+    for group in optimizer.param_groups:
+        lr = group.get("lr")
+        if isinstance(lr, (int, float)) and not lr > 0:
+            raise DlrunError(f"optimizer: lr must be > 0, got {lr}")
+    return optimizer
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, logger: RunLogger) -> Any:
@@ -93,9 +100,27 @@ def build_schedule_for(cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_
         raise DlrunError(f"scheduler: {one_line(err)}") from err
 
 
+ROOT_TYPES: dict[str, Any] = {"seed": int, "name": str, "tags": list[str], "ckpt_path": str | None}
+
+
+def check_root(cfg: DictConfig) -> None:
+    """Types of the top-level keys of train.yaml."""
+    from dlrun.config_types import describe, matches
+
+    for key, hint in ROOT_TYPES.items():
+        value = OmegaConf.to_container(cfg, resolve=False).get(key) if key == "name" else cfg.get(key)
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value, resolve=True)
+        if key == "name" and isinstance(value, str) and "${" in value:
+            continue
+        if not matches(value, hint):
+            raise DlrunError(f"{key}: expected {describe(hint)}, got {value!r}")
+
+
 def check_buildable(cfg: DictConfig) -> None:
     """Build every option without loading data (a dummy parameter stands in for the model's when
     the dataset cannot describe the model yet), so bad values fail before any real work."""
+    check_root(cfg)
     data = build_data(cfg)
     build_task(cfg)
     build_regularizer(cfg)

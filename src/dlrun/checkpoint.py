@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dlrun.atomic import atomic_write
 from dlrun.errors import DlrunError
 
 FORMAT = "dlrun-checkpoint"
@@ -18,26 +18,9 @@ VERSION = 1
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write `state` to `path` via a temp file in the same dir + fsync + rename: a crash at any
-    moment leaves either the old complete file or the new complete file, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `state` atomically: a crash at any moment leaves the previous complete file."""
     payload = {"format": FORMAT, "version": VERSION, **state}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -46,10 +29,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise DlrunError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise DlrunError(f"cannot read checkpoint {path}: truncated or not a checkpoint file")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise DlrunError(f"refusing to load {path}: it is not a plain-data checkpoint ({_first_line(err)})") from err
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        raise DlrunError(f"refusing to load {path}: it holds Python objects{what}, not plain tensors and data") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         raise DlrunError(f"cannot read checkpoint {path}: truncated or not a checkpoint ({_first_line(err)})") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:

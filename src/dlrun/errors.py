@@ -31,3 +31,12 @@ class TrainingDiverged(DlrunError):
 def one_line(message: object) -> str:
     """Collapse a message onto one line (exceptions from libraries often span several)."""
     return " ".join(str(message).split())
+
+
+class TrainingInterrupted(DlrunError):
+    """The user pressed Ctrl-C; training stopped after a step and wrote `checkpoint`."""
+
+    def __init__(self, epoch: int, step: int, checkpoint: str | None) -> None:
+        where = f"; checkpoint {checkpoint}" if checkpoint else " (no checkpoint: checkpoint.save_last is off)"
+        super().__init__(f"interrupted at epoch {epoch}, step {step}{where}", exit_code=130)
+        self.checkpoint = checkpoint

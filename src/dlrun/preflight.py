@@ -53,11 +53,12 @@ def compose(overrides: list[str]) -> DictConfig:
 def explain(err: BaseException, overrides: list[str]) -> str:
     """A one-line reason for a composition error, listing valid options or keys."""
     text = str(err)
-    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
     if missing:
         group, option = missing.groups()
-        options = config_groups().get(group, [])
-        return f"unknown option '{option}' for {group} (valid: {', '.join(options)})"
+        listed = re.search(r"Available options in '[^']+':\n((?:\t.*\n?)+)", text)
+        options = [o.strip() for o in listed.group(1).splitlines()] if listed else config_groups().get(group, [])
+        return f"unknown option '{option}' for {group} (valid: {', '.join(options) or 'none'})"
     missing_group = re.search(r"Could not override '([^']+)'.*No match in the defaults list", text, re.S)
     if missing_group:
         return f"unknown config group '{missing_group.group(1)}' (valid: {', '.join(config_groups())})"

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from dlrun.atomic import atomic_write
 
 RESULTS_FILE = "results.json"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON via a temp file + rename, so readers never see a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_finite(data), f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically, so readers never see a half-written file."""
+    text = json.dumps(_finite(data), indent=2) + "\n"
+    atomic_write(Path(path), lambda f: f.write(text.encode()))
 
 
 def _finite(value: Any) -> Any:

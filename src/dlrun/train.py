@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.errors import DlrunError, one_line
+from dlrun.errors import DlrunError, TrainingInterrupted, one_line
 from dlrun.paths import config_dir
 
 
@@ -56,6 +56,12 @@ def run(cfg: DictConfig) -> float | None:
     started = time.time()
     try:
         return train(cfg, run_dir)
+    except TrainingInterrupted as err:
+        _record_failure(run_dir, cfg, started, "interrupted", one_line(err))
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        if err.checkpoint:
+            print(f"resume with: {resume_command(err.checkpoint)}", file=sys.stderr)
+        raise SystemExit(err.exit_code) from None
     except DlrunError as err:
         _record_failure(run_dir, cfg, started, "failed", one_line(err))
         print(f"error: {one_line(err)}", file=sys.stderr)
@@ -138,6 +144,14 @@ def _lookup_metric(results: dict[str, Any], metric: str) -> float:
         if metric in results[section]:
             return float(results[section][metric])
     raise DlrunError(f"optimized_metric: no metric '{metric}' in the run's results")
+
+
+def resume_command(checkpoint: str) -> str:
+    """The `dlrun train` command line that continues this run from `checkpoint`."""
+    import shlex
+
+    kept = [o for o in _overrides() if not o.startswith(("ckpt_path=", "hydra."))]
+    return shlex.join(["dlrun", "train", *kept, f"ckpt_path={checkpoint}"])
 
 
 def _overrides() -> list[str]:

@@ -16,7 +16,8 @@ from torch import nn
 from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import Batches, DataModule
 from dlrun.early_stopping import EarlyStopping
-from dlrun.errors import DlrunError, TrainingDiverged
+from dlrun.errors import DlrunError, TrainingDiverged, TrainingInterrupted
+from dlrun.interrupt import StopRequest
 from dlrun.regularizers.base import NoRegularizer, Regularizer
 from dlrun.run_logger import RunLogger
 from dlrun.schedulers.schedule import Schedule
@@ -137,7 +138,8 @@ class Trainer:
         for batch in batches:
             yield to_device(batch, self.device)
 
-    def _evaluate(self, task: Task, model: nn.Module, data: DataModule, split: str) -> dict[str, float]:
+    def evaluate(self, task: Task, model: nn.Module, data: DataModule, split: str) -> dict[str, float]:
+        """Metrics of `task` on a whole split, keys prefixed with the split name."""
         model.eval()
         with torch.no_grad(), self.autocast():
             metrics = task.evaluate(model, self._batches(data.loader(split)), split)
@@ -220,15 +222,25 @@ class Trainer:
     ) -> FitResult:
         """Train `model` (already on self.device, optimizer built on its parameters) for max_epochs
         or until early stopping, restore the best weights if asked, then test it."""
-        from tqdm import tqdm
-
         regularizer = regularizer or NoRegularizer()
         task.setup(data, self.device)
-        train_batches = data.loader("train", train=True)
-        if len(train_batches) == 0:
+        if len(data.loader("train", train=True)) == 0:
             raise DlrunError("the training split is empty (check the dataset size and batch settings)")
         if resume is not None:
             self.restore(resume, model, optimizer, schedule)
+        with StopRequest() as stop:
+            result = self._train_epochs(task, model, data, optimizer, schedule, regularizer, config, seed, stop)
+        if self.restore_best and self.stopper.best_weights is not None:
+            model.load_state_dict(self.stopper.best_weights)
+        result.test_metrics = self.evaluate(task, model, data, "test")
+        return result
+
+    def _train_epochs(self, task: Task, model: nn.Module, data: DataModule, optimizer: torch.optim.Optimizer,
+                      schedule: Schedule, regularizer: Regularizer, config: dict[str, Any] | None, seed: int,
+                      stop: StopRequest) -> FitResult:
+        from tqdm import tqdm
+
+        train_batches = data.loader("train", train=True)
         result = FitResult()
         model.train()
         while self.epoch < self.max_epochs and not self.stopper.should_stop:
@@ -268,10 +280,14 @@ class Trainer:
                     self.logger.scalars(step_metrics, self.global_step)
                     bar.set_postfix({k: f"{(v / samples).item():.4f}" for k, v in sums.items()})
                 every = self.ckpt.get("every_n_steps")
-                if every and self.global_step % int(every) == 0 and self.batch_in_epoch < len(train_batches):
+                mid_epoch = self.batch_in_epoch < len(train_batches)
+                if mid_epoch and (stop.requested or (every and self.global_step % int(every) == 0)):
                     self._check_finite(first_bad, epoch)
                     if self.ckpt["save_last"]:
                         self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))
+                    if stop.requested:
+                        bar.close()
+                        raise self._interrupted(epoch)
             bar.close()
             self._check_finite(first_bad, epoch)
             elapsed = time.perf_counter() - started
@@ -281,7 +297,7 @@ class Trainer:
             improved = False
             monitored: float | None = None
             if epoch % self.val_every == 0 or epoch == self.max_epochs:
-                metrics.update(self._evaluate(task, model, data, "val"))
+                metrics.update(self.evaluate(task, model, data, "val"))
                 monitored = self._monitored(metrics)
                 improved = self.stopper.update(monitored, epoch, model)
             schedule.on_epoch_end(self.global_step, monitored)
@@ -297,16 +313,19 @@ class Trainer:
                 self._save("last.pt", state)
             if improved:
                 result.best_metrics = {k: v for k, v in metrics.items() if k.startswith("val/")}
+            if stop.requested:
+                raise self._interrupted(epoch)
         result.stopped_early = self.stopper.should_stop and self.epoch < self.max_epochs
         result.epochs_run = self.epoch
         result.global_step = self.global_step
         result.best_epoch = self.stopper.best_epoch
         result.best_value = self.stopper.best
         result.final_metrics = dict(self.metrics)
-        if self.restore_best and self.stopper.best_weights is not None:
-            model.load_state_dict(self.stopper.best_weights)
-        result.test_metrics = self._evaluate(task, model, data, "test")
         return result
+
+    def _interrupted(self, epoch: int) -> TrainingInterrupted:
+        path = self.run_dir / "checkpoints" / "last.pt"
+        return TrainingInterrupted(epoch, self.global_step, str(path) if self.ckpt["save_last"] else None)
 
     def _monitored(self, metrics: dict[str, float]) -> float:
         if self.monitor not in metrics:

@@ -10,16 +10,16 @@ from dlrun.losses.targets import dense_targets
 
 
 class MSEOnOneHot(nn.Module):
-    """mean((p - onehot(y))^2) where p = softmax(logits) (`on: probs`) or the raw logits."""
+    """mean((p - onehot(y))^2) where p = softmax(logits) (`outputs: probs`) or the raw logits."""
 
-    def __init__(self, on: str = "probs") -> None:
+    def __init__(self, outputs: str = "probs") -> None:
         super().__init__()
-        if on not in ("probs", "logits"):
-            raise ValueError(f"unknown value on='{on}' (valid: probs, logits)")
-        self.on = on
+        if outputs not in ("probs", "logits"):
+            raise ValueError(f"unknown outputs '{outputs}' (valid: probs, logits)")
+        self.outputs = outputs
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         outputs = logits
-        if self.on == "probs":
+        if self.outputs == "probs":
             outputs = logits.softmax(dim=1) if logits.dim() == 2 and logits.shape[1] > 1 else logits.sigmoid()
         return F.mse_loss(outputs, dense_targets(outputs, targets))

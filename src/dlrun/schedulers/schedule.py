@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, ReduceLROnPlateau
 
+from dlrun.config_types import check_node
 from dlrun.errors import DlrunError
 
 META_KEYS = ("interval", "warmup_steps")
@@ -90,6 +91,7 @@ def build_schedule(cfg: DictConfig, optimizer: Optimizer, steps_per_epoch: int, 
 
     options = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(options, dict)
+    check_node("scheduler", options, ignore=META_KEYS)
     meta = {key: options.pop(key) for key in META_KEYS if key in options}
     factory = instantiate(options)
     interval = meta.get("interval", "epoch")

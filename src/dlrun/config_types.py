@@ -1,0 +1,101 @@
+"""Checks a config node against the signature of the class it names: unknown keys and values of the
+wrong type become one-line errors that name the key and what it expects."""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import types
+import typing
+from typing import Any
+
+from dlrun.errors import DlrunError
+
+
+def locate(target: str) -> Any:
+    from hydra._internal.utils import _locate
+
+    try:
+        return _locate(target)
+    except Exception as err:
+        raise DlrunError(f"cannot import '{target}': {str(err).splitlines()[0]}") from err
+
+
+def _hints(target: Any) -> dict[str, Any]:
+    func = target.__init__ if inspect.isclass(target) and "__init__" in vars(target) else target
+    if inspect.isclass(target) and "__new__" in vars(target):
+        func = target.__new__
+    try:
+        return typing.get_type_hints(func)
+    except Exception:
+        return {}
+
+
+def matches(value: Any, hint: Any) -> bool:
+    """Whether a plain config value fits a type hint (unknown hints accept anything)."""
+    if hint is Any or hint is inspect.Parameter.empty:
+        return True
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(matches(v, a) for v, a in zip(value, args))
+        return not args or all(matches(v, args[0]) for v in value)
+    if origin in (dict, collections.abc.Mapping) or hint is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def describe(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+    if hint in names:
+        return names[hint]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe(a) for a in args)
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        return f"a list of {len(args)} values"
+    if origin in (list, tuple, collections.abc.Sequence):
+        return f"a list of {describe(args[0]).removeprefix('an ').removeprefix('a ')}s" if args else "a list"
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, args))
+    return getattr(hint, "__name__", str(hint))
+
+
+def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = ()) -> None:
+    """Raise DlrunError if `node` (a plain dict with `_target_`) has a key its target does not take,
+    or a value of the wrong type. `key` is where the node sits in the config (e.g. 'model')."""
+    target_name = node.get("_target_")
+    if not isinstance(target_name, str):
+        return
+    target = locate(target_name)
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    hints = _hints(target)
+    valid = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in ("self", "cls")]
+    for name, value in node.items():
+        if name.startswith("_") or name in ignore:
+            continue
+        if name not in params and not takes_any:
+            raise DlrunError(f"unknown key '{key}.{name}' for {target_name} (valid keys: {', '.join(valid + list(ignore))})")
+        hint = hints.get(name)
+        if hint is not None and value is not None and not matches(value, hint):
+            raise DlrunError(f"{key}.{name}: expected {describe(hint)}, got {value!r}")

@@ -1,0 +1,97 @@
+"""`dlrun eval ckpt=PATH [key=value ...]`: test a checkpoint with the config stored in it."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun.errors import DlrunError, one_line
+
+USAGE = "usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [config.key=value ...]"
+
+
+def parse_args(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Split `key=value` args into eval options (ckpt, split, out_dir) and config overrides."""
+    options: dict[str, str] = {}
+    overrides: list[str] = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise DlrunError(f"expected key=value, got '{arg}' ({USAGE})")
+        if key in ("ckpt", "split", "out_dir"):
+            options[key] = value
+        else:
+            overrides.append(arg)
+    if "ckpt" not in options:
+        raise DlrunError(f"missing ckpt=PATH ({USAGE})")
+    return options, overrides
+
+
+def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
+    """Set existing keys of the stored config (e.g. trainer.device=cpu); unknown keys are errors."""
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        parent, _, leaf = key.rpartition(".")
+        node: Any = OmegaConf.select(cfg, parent) if parent else cfg
+        if not isinstance(node, DictConfig) or leaf not in node:
+            valid = ", ".join(sorted(str(k) for k in node.keys())) if isinstance(node, DictConfig) else ""
+            raise DlrunError(f"unknown key '{key}' in the checkpoint's config (valid keys here: {valid})")
+        value = OmegaConf.from_dotlist([override])
+        OmegaConf.update(cfg, key, OmegaConf.select(value, key), merge=False)
+
+
+def main(args: list[str]) -> int:
+    """Entry of `dlrun eval`."""
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        return 0
+    options, overrides = parse_args(args)
+    from dlrun import build
+    from dlrun.checkpoint import load_checkpoint
+    from dlrun.results import RESULTS_FILE, write_json_atomic
+    from dlrun.run_logger import RunLogger
+    from dlrun.seeding import seed_everything
+
+    started = time.time()
+    state = load_checkpoint(options["ckpt"])
+    cfg = OmegaConf.create(state["config"])
+    if "model" not in cfg or "dataset" not in cfg:
+        raise DlrunError(f"{options['ckpt']} holds no run config (was it written by dlrun train?)")
+    apply_overrides(cfg, overrides)
+    split = options.get("split", "test")
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    out_dir = Path(options.get("out_dir") or Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(int(cfg.get("seed", 0)))
+    logger = RunLogger(out_dir)
+    try:
+        trainer = build.build_trainer(cfg, out_dir, logger)
+        data = build.build_data(cfg)
+        if hasattr(data, "load_state_dict"):
+            data.load_state_dict(state.get("data", {}))
+        data.setup(trainer.device)
+        model = build.build_model(cfg, data).to(trainer.device)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise DlrunError(f"checkpoint weights do not fit the model config: {one_line(str(err).splitlines()[0])}") from err
+        task = build.build_task(cfg)
+        task.setup(data, trainer.device)
+        metrics = trainer.evaluate(task, model, data, split)
+        task.write_artifacts(model, data, out_dir, logger)
+        logger.scalars(metrics, 0)
+    finally:
+        logger.close()
+    write_json_atomic(out_dir / RESULTS_FILE, {
+        "status": "completed", "ckpt": str(options["ckpt"]), "split": split, "test": metrics,
+        "epoch": state.get("epoch"), "wall_time_s": round(time.time() - started, 3),
+        "overrides": overrides, "config": OmegaConf.to_container(cfg),
+    })
+    print(f"dlrun eval: {options['ckpt']} (epoch {state.get('epoch')}) on {split}")
+    print("  " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print(f"  results: {out_dir}")
+    return 0

@@ -1,0 +1,32 @@
+"""`dlrun eval ckpt=PATH`: tests a checkpoint with the config stored in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import read_results
+from dlrun.cli import main
+
+
+def test_eval_reproduces_the_runs_test_metrics(train_run, tmp_path: Path) -> None:
+    code, run = train_run("trainer.max_epochs=3")
+    assert code == 0
+    out = tmp_path / "eval"
+    assert main(["eval", f"ckpt={run / 'checkpoints' / 'best.pt'}", f"out_dir={out}"]) == 0
+    assert read_results(out)["test"] == pytest.approx(read_results(run)["test"])
+    assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_overrides_and_errors(train_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, run = train_run()
+    ckpt = run / "checkpoints" / "last.pt"
+    assert main(["eval", f"ckpt={ckpt}", "split=val", "trainer.device=cpu", f"out_dir={tmp_path / 'v'}"]) == 0
+    assert set(read_results(tmp_path / "v")["test"]) == {"val/loss", "val/acc"}
+    assert main(["eval"]) == 2
+    assert "missing ckpt=PATH" in capsys.readouterr().err
+    assert main(["eval", f"ckpt={ckpt}", "trainer.nope=1"]) == 2
+    assert "unknown key 'trainer.nope'" in capsys.readouterr().err
+    assert main(["eval", f"ckpt={ckpt}", "model.hidden=[3]"]) == 2
+    assert "do not fit the model config" in capsys.readouterr().err
