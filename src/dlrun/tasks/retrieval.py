@@ -20,9 +20,17 @@ def average_precision(distances: torch.Tensor, relevant: torch.Tensor) -> torch.
     the mean over the relevant items of the precision at their rank (sklearn's
     average_precision_score with scores = -distance, up to tie order). NaN for a query with no
     relevant item. Columns with distance +inf are ranked last but still count."""
-    order = distances.argsort(dim=1, stable=True)
-    hits = relevant.gather(1, order).float()
-    ranks = torch.arange(1, distances.shape[1] + 1, device=distances.device, dtype=torch.float32)
+    return average_precision_of_hits(ranked_hits(distances, relevant))
+
+
+def ranked_hits(distances: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+    """(Q, G) float: 1 where the item at each rank (ascending distance, ties in column order) is relevant."""
+    return relevant.gather(1, distances.argsort(dim=1, stable=True)).float()
+
+
+def average_precision_of_hits(hits: torch.Tensor) -> torch.Tensor:
+    """Per row of ranked hits: the mean precision at the relevant ranks (NaN without any)."""
+    ranks = torch.arange(1, hits.shape[1] + 1, device=hits.device, dtype=torch.float32)
     precision_at_hits = hits.cumsum(1) / ranks * hits
     num_relevant = hits.sum(1)
     ap = precision_at_hits.sum(1) / num_relevant.clamp_min(1)
@@ -33,7 +41,8 @@ def retrieval_metrics(
     embeddings: torch.Tensor, labels: torch.Tensor, recall_at: Sequence[int] = (1,), chunk: int = 1024
 ) -> dict[str, float]:
     """Every item queries all the others of the same set: mean average precision ('map') and
-    recall@k ('recall@k': share of queries with a same-class item among their k nearest)."""
+    recall@k ('recall@k': share of queries with a same-class item among their k nearest). Ties in
+    distance rank in item order, for both."""
     n = len(embeddings)
     if n < 2:
         return {}
@@ -45,13 +54,13 @@ def retrieval_metrics(
         relevant = labels[rows, None] == labels[None, :]
         dist[torch.arange(len(rows)), rows] = float("inf")  # a query does not retrieve itself
         relevant[torch.arange(len(rows)), rows] = False
-        ap = average_precision(dist, relevant)
+        hits = ranked_hits(dist, relevant)
+        ap = average_precision_of_hits(hits)
         has_relevant = ~ap.isnan()
         ap_sum += float(ap[has_relevant].sum())
         ap_count += int(has_relevant.sum())
         for k in recall_at:
-            nearest = dist.topk(min(k, n - 1), dim=1, largest=False).indices
-            recall_hits[k] += int(relevant.gather(1, nearest).any(1).sum())
+            recall_hits[k] += int(hits[:, : min(k, n - 1)].any(1).sum())
     metrics = {"map": ap_sum / max(ap_count, 1)}
     metrics.update({f"recall@{k}": hits / n for k, hits in recall_hits.items()})
     return metrics
