@@ -27,11 +27,11 @@ def shifted_pair(h: int = 24, w: int = 64, seed: int = 0) -> tuple[torch.Tensor,
     return left, right, torch.where(visible, disparity, torch.zeros_like(disparity))
 
 
-@pytest.mark.parametrize("rows_per_block", [None, 1, 5])
-def test_wta_recovers_the_exact_disparity_from_identity_features(rows_per_block: int | None) -> None:
+@pytest.mark.parametrize("tile, rows_per_block", [(256, None), (7, 1), (16, 5)])
+def test_wta_recovers_the_exact_disparity_from_identity_features(tile: int, rows_per_block: int | None) -> None:
     left, right, truth = shifted_pair()
     identity = IdentityEmbedding()
-    predicted = wta_disparity(identity(left, dense=True), identity(right, dense=True), 16, rows_per_block=rows_per_block)[0]
+    predicted = wta_disparity(identity(left, dense=True), identity(right, dense=True), 16, tile=tile, rows_per_block=rows_per_block)[0]
     visible = truth > 0
     assert torch.equal(predicted[visible], truth[visible])
     assert disparity_errors(predicted, truth.float(), 0.0)[:2] == (int(visible.sum()), int(visible.sum()))

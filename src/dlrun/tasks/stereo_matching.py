@@ -1,41 +1,48 @@
 """Dense stereo matching from per-pixel features: cosine cost volume over disparities 0..D-1 and
-winner-takes-all, as whole-image tensor ops (a loop over disparities, never over pixels)."""
+winner-takes-all, as batched tensor ops (never a loop over pixels)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-CHUNK_FLOATS = 1 << 20  # rows per block so one block's product (C x rows x W floats) stays cache-sized
+BLOCK_FLOATS = 1 << 22  # similarity entries per block (16 MB of float32) on CPU
 
 
 def wta_disparity(left: torch.Tensor, right: torch.Tensor, max_disparity: int, normalize: bool = True,
-                  rows_per_block: int | None = None) -> torch.Tensor:
+                  tile: int = 256, rows_per_block: int | None = None) -> torch.Tensor:
     """(B, H, W) long: argmax_d cos(f_L(y, x), f_R(y, x - d)) for d in 0..max_disparity-1.
 
-    Left pixels with x < d have no candidate at d. The volume is scanned with a running maximum
-    (ties keep the smaller disparity), so the D x H x W cost volume is never stored; on CPU the
-    rows are processed in blocks that stay in cache.
+    Left pixels with x < d have no candidate at d; ties keep the smaller disparity. Each block of
+    image rows and `tile` left columns is one batched matrix product of its left features with the
+    right features of columns x0-D+1..x1 (the only ones it can match), from which the D-wide band
+    of the cost volume is gathered: no loop over pixels or disparities, the full D x H x W volume
+    is never stored, and the work runs at matrix-multiply speed.
     """
     if left.shape != right.shape or left.dim() != 4:
         raise ValueError(f"left and right features must be (B, C, H, W) of one shape, got {tuple(left.shape)} and {tuple(right.shape)}")
     if normalize:
         left, right = F.normalize(left.float(), dim=1), F.normalize(right.float(), dim=1)
     b, c, h, w = left.shape
+    rows_left = left.permute(0, 2, 3, 1).reshape(b * h, w, c)  # one matrix per image row
+    rows_right = right.permute(0, 2, 3, 1).reshape(b * h, w, c)
+    disparities = torch.arange(max_disparity, device=left.device)
+    tile = max(1, tile)
     if rows_per_block is None:
-        rows_per_block = h if left.is_cuda else max(1, CHUNK_FLOATS // max(1, c * w))
-    best_score = torch.full((b, h, w), float("-inf"), device=left.device, dtype=left.dtype)
-    best_disp = torch.zeros(b, h, w, dtype=torch.long, device=left.device)
-    for top in range(0, h, rows_per_block):
-        rows = slice(top, min(h, top + rows_per_block))
-        fl, fr = left[:, :, rows], right[:, :, rows]
-        score_block, disp_block = best_score[:, rows], best_disp[:, rows]
-        for d in range(min(max_disparity, w)):
-            score = (fl[..., d:] * fr[..., : w - d]).sum(1)
-            better = score > score_block[..., d:]
-            score_block[..., d:] = torch.where(better, score, score_block[..., d:])
-            disp_block[..., d:] = torch.where(better, d, disp_block[..., d:])
-    return best_disp
+        rows_per_block = b * h if left.is_cuda else max(1, BLOCK_FLOATS // (tile * (tile + max_disparity)))
+    best = torch.empty(b * h, w, dtype=torch.long, device=left.device)
+    for x0 in range(0, w, tile):
+        x1 = min(w, x0 + tile)
+        r0 = max(0, x0 - max_disparity + 1)
+        columns = torch.arange(x0, x1, device=left.device)[:, None] - disparities[None, :] - r0  # (t, D) into r0..x1
+        valid = columns >= 0  # x - d >= 0
+        index = columns.clamp_min(0)
+        for top in range(0, b * h, rows_per_block):
+            rows = slice(top, min(b * h, top + rows_per_block))
+            similarity = torch.bmm(rows_left[rows, x0:x1], rows_right[rows, r0:x1].transpose(1, 2))  # (rows, t, x1 - r0)
+            band = similarity.gather(2, index.expand(similarity.shape[0], -1, -1))  # (rows, t, D)
+            best[rows, x0:x1] = band.masked_fill(~valid, float("-inf")).argmax(2)
+    return best.reshape(b, h, w)
 
 
 def cost_volume(left: torch.Tensor, right: torch.Tensor, max_disparity: int) -> torch.Tensor:
