@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,7 +53,9 @@ def test_kitti_2012_layout_prefers_native_gray(tmp_path: Path) -> None:
     gray = KittiStereo(root=str(training), color=False)  # root may also point at training/
     gray.setup(CPU)
     assert gray.images is not None and gray.images.left.shape[-1] == 1
-    expected = torch.tensor(__import__("numpy").asarray(__import__("PIL.Image").Image.open(training / "image_0" / "000000_10.png")))
+    from PIL import Image
+
+    expected = torch.from_numpy(np.asarray(Image.open(training / "image_0" / "000000_10.png")).copy())
     assert torch.equal(gray.images.left[0, :20, :40, 0], expected)
     colour = KittiStereo(root=str(tmp_path), color=True, layout="2012")
     colour.setup(CPU)

@@ -3,7 +3,6 @@ metric task end to end: a trained embedding must beat raw pixels at nearest-clas
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
