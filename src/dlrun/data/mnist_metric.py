@@ -39,9 +39,13 @@ def download_mnist(root: Path) -> None:
             MNIST(str(root), train=train, download=True)
     except Exception as err:  # network errors come in many types
         raise DlrunError(
-            f"cannot download MNIST ({one_line(err)[:200]}); put {', '.join(n for pair in FILES.values() for n in pair)} "
+            f"cannot download MNIST ({_shorten(one_line(err))}); put {', '.join(n for pair in FILES.values() for n in pair)} "
             f"(optionally .gz) into {root / 'MNIST' / 'raw'}"
         ) from err
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_split(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
