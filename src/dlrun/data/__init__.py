@@ -1,0 +1,1 @@
+"""Datasets: each config in configs/dataset/ names a DataModule class here."""

@@ -1,0 +1,39 @@
+"""The data interface the trainer and tasks use: named splits that yield batches of tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sized
+from typing import Any, Protocol
+
+import torch
+
+
+class Batches(Sized, Protocol):
+    """An iterable of batches for one split. `set_epoch(epoch, seed)` fixes the shuffle (and
+    augmentation) randomness of an epoch, and `skip` drops batches at the start of the next
+    iteration, so a resumed run sees exactly the batches it would have seen."""
+
+    skip: int
+
+    def set_epoch(self, epoch: int, seed: int = 0) -> None: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class DataModule(Protocol):
+    """What every dataset class provides.
+
+    meta: facts models need (in_features, input_shape, num_classes, class_names, ...): a model
+    config value left at null is filled from here.
+    """
+
+    meta: dict[str, Any]
+
+    def setup(self, device: torch.device) -> None:
+        """Load (download, parse, cache) the data; may place tensors on `device`."""
+
+    def loader(self, split: str, train: bool = False) -> Batches:
+        """Batches of `split` (train | val | test); `train` turns on shuffling and augmentation."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Anything a checkpoint must carry to rebuild the data the same way (e.g. a vocabulary)."""

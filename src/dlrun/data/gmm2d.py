@@ -1,0 +1,97 @@
+"""Synthetic 2-D Gaussian mixture from the course's first lab: the embedded default dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from dlrun.data.tensor_batches import TensorBatches
+
+BOX = 10.0  # component centres are uniform in [0, BOX]^2, as in the lab's Random2DGaussian
+
+
+def sample_gmm_2d(
+    num_components: int, num_classes: int, samples_per_component: int, spread: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lab's `sample_gmm_2d(K, C, N)`: K random Gaussians, each labelled with a random class.
+
+    Each component has a uniform random mean in the box, axis variances (U(0,1) * spread * BOX)^2 and
+    a uniform random rotation. Returns points (K*N, 2) float32 and labels (K*N,) int64.
+    """
+    points, labels = [], []
+    for _ in range(num_components):
+        mean = rng.random(2) * BOX
+        eigvals = (rng.random(2) * spread * BOX) ** 2
+        theta = rng.random() * 2 * np.pi
+        rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        cov = rotation.T @ np.diag(eigvals) @ rotation
+        points.append(rng.multivariate_normal(mean, cov, samples_per_component))
+        labels.append(np.full(samples_per_component, rng.integers(num_classes)))
+    return np.vstack(points).astype(np.float32), np.concatenate(labels).astype(np.int64)
+
+
+class GMM2D:
+    """Train/val/test splits of one seeded mixture; the whole dataset lives in tensors."""
+
+    def __init__(
+        self,
+        num_components: int = 6,
+        num_classes: int = 3,
+        samples_per_component: int = 300,
+        spread: float = 0.2,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.2,
+        standardize: bool = True,
+        batch_size: int = 64,
+        seed: int = 112,
+    ) -> None:
+        if num_components < 1 or num_classes < 2 or samples_per_component < 1:
+            raise ValueError("need num_components >= 1, num_classes >= 2 and samples_per_component >= 1")
+        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+            raise ValueError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
+        if spread <= 0:
+            raise ValueError(f"spread must be > 0, got {spread}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.num_components = num_components
+        self.num_classes = num_classes
+        self.samples_per_component = samples_per_component
+        self.spread = spread
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.standardize = standardize
+        self.batch_size = batch_size
+        self.seed = seed
+        self.meta: dict[str, Any] = {
+            "in_features": 2,
+            "input_shape": [2],
+            "num_classes": num_classes,
+            "class_names": [str(c) for c in range(num_classes)],
+        }
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def setup(self, device: torch.device) -> None:
+        rng = np.random.default_rng(self.seed)
+        x, y = sample_gmm_2d(self.num_components, self.num_classes, self.samples_per_component, self.spread, rng)
+        order = rng.permutation(len(x))
+        n_val, n_test = int(len(x) * self.val_fraction), int(len(x) * self.test_fraction)
+        parts = {
+            "test": order[:n_test],
+            "val": order[n_test : n_test + n_val],
+            "train": order[n_test + n_val :],
+        }
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        if self.standardize:
+            train_x = xt[parts["train"]]
+            self.meta["mean"] = train_x.mean(0).tolist()
+            self.meta["std"] = train_x.std(0).tolist()
+            xt = (xt - train_x.mean(0)) / train_x.std(0)
+        self.splits = {k: (xt[idx].to(device), yt[idx].to(device)) for k, idx in parts.items()}
+
+    def loader(self, split: str, train: bool = False) -> TensorBatches:
+        return TensorBatches(self.splits[split], self.batch_size, shuffle=train)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}

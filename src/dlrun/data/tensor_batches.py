@@ -1,0 +1,73 @@
+"""Batches drawn by index from tensors held in memory (on the training device when possible)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+Transform = Callable[[tuple[torch.Tensor, ...], torch.Generator], tuple[torch.Tensor, ...]]
+
+
+class TensorBatches:
+    """Mini-batches of aligned tensors (e.g. images and labels).
+
+    Shuffling draws one permutation per epoch from the run seed and the epoch number, so the order does not
+    depend on any global RNG and a resumed run replays it exactly. `transform` (augmentation) works on
+    a whole batch at once.
+    """
+
+    def __init__(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        batch_size: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        transform: Transform | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        n = len(tensors[0])
+        if any(len(t) != n for t in tensors):
+            raise ValueError("all tensors must have the same length")
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = 0
+        self.transform = transform
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, seed: int = 0) -> None:
+        self.epoch = epoch
+        self.seed = seed
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.tensors[0])
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.num_samples, self.batch_size)
+        return full if (self.drop_last or rest == 0) else full + 1
+
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        device = self.tensors[0].device
+        generator = self._generator()
+        if self.shuffle:
+            order = torch.randperm(self.num_samples, generator=generator).to(device)
+        else:
+            order = None
+        start, self.skip = self.skip * self.batch_size, 0
+        for begin in range(start, len(self) * self.batch_size, self.batch_size):
+            if order is None:
+                batch = tuple(t[begin : begin + self.batch_size] for t in self.tensors)
+            else:
+                index = order[begin : begin + self.batch_size]
+                batch = tuple(t[index] for t in self.tensors)
+            if self.transform is not None:
+                batch = self.transform(batch, generator)
+            yield batch
