@@ -6,9 +6,12 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from dlrun.errors import DlrunError
+
+READ_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
 
 
 def unsafe_reason(member: tarfile.TarInfo) -> str | None:
@@ -33,7 +36,10 @@ def unsafe_reason(member: tarfile.TarInfo) -> str | None:
 
 def check_members(tar: tarfile.TarFile, tar_path: Path) -> list[tarfile.TarInfo]:
     """All members of `tar`, or DlrunError naming the first unsafe one."""
-    members = tar.getmembers()
+    try:
+        members = tar.getmembers()
+    except READ_ERRORS as err:
+        raise DlrunError(f"cannot read archive {tar_path} (truncated or corrupt?): {err}") from err
     for member in members:
         reason = unsafe_reason(member)
         if reason is not None:
@@ -54,7 +60,7 @@ def safe_extract(tar_path: str | Path, target_dir: str | Path) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     try:
         tar = tarfile.open(tar_path, mode="r:*")
-    except (tarfile.TarError, OSError, EOFError) as err:
+    except READ_ERRORS as err:
         raise DlrunError(f"cannot read archive {tar_path}: {err}") from err
     with tar:
         members = check_members(tar, tar_path)
@@ -65,7 +71,7 @@ def safe_extract(tar_path: str | Path, target_dir: str | Path) -> list[Path]:
                     tar.extractall(staging, members=members, filter="data")
                 else:  # pragma: no cover - Python without extraction filters; members are checked above
                     tar.extractall(staging, members=members)
-            except (tarfile.TarError, OSError, EOFError) as err:
+            except READ_ERRORS as err:
                 raise DlrunError(f"cannot extract {tar_path} (truncated or corrupt archive?): {err}") from err
             created = []
             for entry in sorted(staging.iterdir()):
