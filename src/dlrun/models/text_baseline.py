@@ -26,7 +26,7 @@ class TextBaseline(nn.Module):
         hidden: Sequence[int] = (150, 150),
         activation: str = "relu",
         dropout: float = 0.0,
-        single_logit: bool = True,
+        single_logit: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:

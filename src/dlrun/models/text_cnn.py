@@ -31,7 +31,7 @@ class TextCNN(nn.Module):
         channels: int = 100,
         activation: str = "relu",
         dropout: float = 0.5,
-        single_logit: bool = True,
+        single_logit: bool = False,
     ) -> None:
         super().__init__()
         if not kernel_sizes or any(int(k) < 1 for k in kernel_sizes) or channels < 1:

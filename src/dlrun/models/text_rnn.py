@@ -62,7 +62,7 @@ class TextRNN(nn.Module):
         head: Sequence[int] = (150,),
         activation: str = "relu",
         head_dropout: float = 0.0,
-        single_logit: bool = True,
+        single_logit: bool = False,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
