@@ -40,7 +40,7 @@ def test_output_shapes(cell: str, bidirectional: bool, readout: str) -> None:
 
 @pytest.mark.parametrize(("cell", "bidirectional", "readout"), list(itertools.product(CELLS, [False, True], READOUTS)))
 def test_packed_equals_unpacked_on_equal_length_batches(cell: str, bidirectional: bool, readout: str) -> None:
-    model = _model(cell=cell, bidirectional=bidirectional, readout=readout)
+    model = _model(cell=cell, bidirectional=bidirectional, readout=readout, packed=True)
     tokens = torch.randint(2, 30, (4, 6), generator=torch.Generator().manual_seed(1))
     lengths = torch.full((4,), 6)
     packed = model(tokens, lengths)
@@ -50,11 +50,27 @@ def test_packed_equals_unpacked_on_equal_length_batches(cell: str, bidirectional
 
 @pytest.mark.parametrize(("cell", "bidirectional", "readout"), list(itertools.product(CELLS, [False, True], READOUTS)))
 def test_packed_output_does_not_depend_on_batch_padding(cell: str, bidirectional: bool, readout: str) -> None:
-    model = _model(cell=cell, bidirectional=bidirectional, readout=readout)
+    model = _model(cell=cell, bidirectional=bidirectional, readout=readout, packed=True)
     together = model(TOKENS, LENGTHS)
     for i, n in enumerate(LENGTHS.tolist()):
         alone = model(TOKENS[i : i + 1, :n], LENGTHS[i : i + 1])
         assert torch.allclose(together[i], alone[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(("cell", "readout"), list(itertools.product(CELLS, READOUTS)))
+def test_unidirectional_unpacked_equals_packed_on_unequal_lengths(cell: str, readout: str) -> None:
+    """Trailing padding never reaches a forward RNN's states at a text's own steps."""
+    model = _model(cell=cell, readout=readout, packed=False)
+    unpacked = model(TOKENS, LENGTHS)
+    model.packed = True
+    assert torch.allclose(unpacked, model(TOKENS, LENGTHS), atol=1e-6)
+
+
+def test_auto_packs_only_bidirectional_models() -> None:
+    assert not _model().packed and _model(bidirectional=True).packed
+    assert _model(packed=True).packed and not _model(packed=False, bidirectional=True).packed
+    with pytest.raises(ValueError, match="packed"):
+        _model(packed="sometimes")
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -62,7 +78,7 @@ def test_last_readout_is_the_final_hidden_state_of_each_direction(cell: str) -> 
     """Independent check against the RNN's own h_n (packed: the state after each text's last token)."""
     from torch.nn.utils.rnn import pack_padded_sequence
 
-    model = _model(cell=cell, bidirectional=True)
+    model = _model(cell=cell, bidirectional=True, packed=True)
     packed = pack_padded_sequence(model.embedding(TOKENS), LENGTHS, batch_first=True, enforce_sorted=False)
     h_n = model.rnn(packed)[1]
     h_n = h_n[0] if cell == "lstm" else h_n

@@ -28,7 +28,7 @@ class TextClassificationTask(ClassificationTask):
 
     def write_artifacts(self, model: nn.Module, data: DataModule, run_dir: Path, logger: RunLogger) -> None:
         super().write_artifacts(model, data, run_dir, logger)
-        if self.attention_examples and hasattr(model, "attention_weights") and hasattr(data, "splits"):
+        if self.attention_examples and hasattr(model, "attention_weights") and hasattr(data, "decode"):
             examples = attention_examples(model, data, "val", self.attention_examples)
             if examples:
                 from dlrun.plots.attention import attention_figure, attention_markdown
