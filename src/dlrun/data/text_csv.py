@@ -15,7 +15,7 @@ def read_labelled_lines(path: Path) -> RawSplit:
     """Parse `path`: each non-blank line is `text, label`, split at the last comma (the text may
     contain commas); bytes that are not UTF-8 are replaced, never an error."""
     if not path.is_file():
-        raise DlrunError(f"data file not found: {path} (expected {LINE_FORMAT})")
+        raise DlrunError(f"data file not found: {path} (expected {LINE_FORMAT}; set dataset.root and dataset.files)")
     try:
         content = read_text(path.read_bytes())
     except OSError as err:
