@@ -51,6 +51,20 @@ def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def reliability_log():
+    """Record (fault, cases, what the user sees) for docs/reliability.md; written only when
+    $DLRUN_RELIABILITY_LOG names a file (scripts/reliability_report.py sets it)."""
+
+    def _log(fault: str, cases: int, outcome: str) -> None:
+        target = os.environ.get("DLRUN_RELIABILITY_LOG")
+        if target:
+            with open(target, "a") as f:
+                f.write(json.dumps({"fault": fault, "cases": cases, "outcome": outcome}) + "\n")
+
+    return _log
+
+
+@pytest.fixture
 def train_run(tmp_path: Path):
     """Call with overrides; trains in-process into tmp_path/run and returns (exit code, run dir)."""
 

@@ -57,7 +57,8 @@ def test_missing_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert f"checkpoint not found: {tmp_path / 'nope.pt'}" in capsys.readouterr().err
 
 
-def test_file_that_is_not_a_dlrun_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+@pytest.mark.reliability
+def test_file_that_is_not_a_dlrun_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path, reliability_log) -> None:
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     garbage = tmp_path / "garbage.pt"
@@ -66,15 +67,25 @@ def test_file_that_is_not_a_dlrun_checkpoint(capsys: pytest.CaptureFixture[str],
     assert "is not a dlrun checkpoint" in capsys.readouterr().err
     assert train_in_process([*FAST, f"ckpt_path={garbage}"], tmp_path / "b") != 0
     assert "cannot read checkpoint" in capsys.readouterr().err
+    truncated = tmp_path / "truncated.pt"
+    torch.save({"format": "dlrun-checkpoint", "version": 1, "model": {"w": torch.zeros(1000)}}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:-300])
+    assert train_in_process([*FAST, f"ckpt_path={truncated}"], tmp_path / "c") != 0
+    assert "cannot read checkpoint" in capsys.readouterr().err
+    reliability_log("checkpoint that is not dlrun's (foreign torch file, garbage bytes, truncated)", 3,
+                    "one-line error naming the file, exit 2")
 
 
-def test_checkpoint_carrying_code_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+@pytest.mark.reliability
+def test_checkpoint_carrying_code_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, reliability_log) -> None:
     evil = tmp_path / "evil.pt"
     marker = tmp_path / "pwned"
     torch.save({"format": "dlrun-checkpoint", "payload": _Evil(str(marker))}, evil)
     assert train_in_process([*FAST, f"ckpt_path={evil}"], tmp_path / "run") != 0
     assert "refusing to load" in capsys.readouterr().err
     assert not marker.exists()
+    reliability_log("checkpoint carrying a pickled code payload (os.system)", 1,
+                    "refused by torch.load(weights_only=True): one-line error, the code never runs")
 
 
 class _Evil:
@@ -87,7 +98,8 @@ class _Evil:
         return (os.system, (f"touch {self.path}",))
 
 
-def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+@pytest.mark.reliability
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(capsys: pytest.CaptureFixture[str], tmp_path: Path, reliability_log) -> None:
     from dlrun.checkpoint import load_checkpoint
 
     run = tmp_path / "run"
@@ -98,6 +110,8 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(capsy
     last = load_checkpoint(run / "checkpoints" / "last.pt")
     assert last["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in last["model"].values())
+    reliability_log("NaN/inf loss during training", 1,
+                    "stops naming the epoch and step, exit 3; the last good checkpoint stays intact")
 
 
 @pytest.mark.slow

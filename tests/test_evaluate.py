@@ -19,7 +19,8 @@ def test_eval_reproduces_the_runs_test_metrics(train_run, tmp_path: Path) -> Non
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_eval_overrides_and_errors(train_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.reliability
+def test_eval_overrides_and_errors(train_run, tmp_path: Path, capsys: pytest.CaptureFixture[str], reliability_log) -> None:
     code, run = train_run()
     ckpt = run / "checkpoints" / "last.pt"
     assert main(["eval", f"ckpt={ckpt}", "split=val", "trainer.device=cpu", f"out_dir={tmp_path / 'v'}"]) == 0
@@ -30,3 +31,4 @@ def test_eval_overrides_and_errors(train_run, tmp_path: Path, capsys: pytest.Cap
     assert "unknown key 'trainer.nope'" in capsys.readouterr().err
     assert main(["eval", f"ckpt={ckpt}", "model.hidden=[3]"]) == 2
     assert "do not fit the model config" in capsys.readouterr().err
+    reliability_log("checkpoint from an incompatible model config (dlrun eval)", 1, "one-line error, exit 2")

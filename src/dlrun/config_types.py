@@ -97,5 +97,7 @@ def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = ()) -> 
         if name not in params and not takes_any:
             raise DlrunError(f"unknown key '{key}.{name}' for {target_name} (valid keys: {', '.join(valid + list(ignore))})")
         hint = hints.get(name)
-        if hint is not None and value is not None and not matches(value, hint):
+        if value is None and name in params and params[name].default is None:
+            continue
+        if hint is not None and not matches(value, hint):
             raise DlrunError(f"{key}.{name}: expected {describe(hint)}, got {value!r}")

@@ -29,16 +29,19 @@ class EarlyStopping:
         self.best_epoch: int = 0
         self.bad_evals: int = 0
         self.best_weights: dict[str, torch.Tensor] | None = None
+        self.best_metrics: dict[str, float] = {}
 
     def is_improvement(self, value: float) -> bool:
         if self.mode == "min":
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
-    def update(self, value: float, epoch: int, model: nn.Module) -> bool:
-        """Record an evaluation after `epoch` (1-based); True when it is the new best."""
+    def update(self, value: float, epoch: int, model: nn.Module, metrics: dict[str, float] | None = None) -> bool:
+        """Record an evaluation after `epoch` (1-based); True when it is the new best. `metrics`
+        (all validation metrics of that evaluation) are kept as the best epoch's metrics."""
         if self.is_improvement(value):
             self.best, self.best_epoch, self.bad_evals = value, epoch, 0
+            self.best_metrics = dict(metrics or {})
             if self.keep_best_weights:
                 self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             return True
@@ -50,10 +53,12 @@ class EarlyStopping:
         return self.patience is not None and self.bad_evals >= self.patience
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad_evals": self.bad_evals, "best_weights": self.best_weights}
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_evals": self.bad_evals,
+                "best_weights": self.best_weights, "best_metrics": self.best_metrics}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = state["best"]
         self.best_epoch = state["best_epoch"]
         self.bad_evals = state["bad_evals"]
         self.best_weights = state["best_weights"]
+        self.best_metrics = dict(state.get("best_metrics", {}))

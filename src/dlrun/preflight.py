@@ -3,7 +3,9 @@ every option must build. Problems become one-line errors that name the key and t
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -96,3 +98,24 @@ def check_overrides(overrides: list[str], multirun: bool) -> None:
         except DlrunError as err:
             prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
             raise DlrunError(prefix + str(err), err.exit_code) from err
+
+
+def check_output_dir(overrides: list[str], multirun: bool) -> None:
+    """Fail before any job starts if the run (or sweep) dir cannot be created."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
+    if given:
+        template = given[-1]
+    else:
+        node: Any = OmegaConf.to_container(OmegaConf.load(config_dir() / "train.yaml"), resolve=False)
+        for part in key.split("."):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        template = node if isinstance(node, str) else "outputs"
+    static = Path(template.split("${")[0] or ".")
+    try:
+        static.mkdir(parents=True, exist_ok=True)
+        probe = static / f".dlrun-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise DlrunError(f"cannot write to the output dir {static}: {err.strerror or err}") from err

@@ -24,7 +24,7 @@ def register_resolvers() -> None:
 
 def main(args: list[str]) -> int:
     """Entry of `dlrun train [-m] [overrides]`."""
-    from dlrun.preflight import check_overrides
+    from dlrun.preflight import check_output_dir, check_overrides
 
     register_resolvers()
     if any(a in ("-h", "--help") for a in args):
@@ -32,7 +32,10 @@ def main(args: list[str]) -> int:
 
         print(help_text())
         return 0
-    check_overrides([a for a in args if not a.startswith("-")], multirun=any(a in ("-m", "--multirun") for a in args))
+    overrides = [a for a in args if not a.startswith("-")]
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    check_overrides(overrides, multirun)
+    check_output_dir(overrides, multirun)
     import hydra
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")

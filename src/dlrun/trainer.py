@@ -68,6 +68,25 @@ def batch_size_of(batch: Any) -> int:
     return len(first)
 
 
+# Nested trainer options: (type, default).
+EARLY_STOPPING_OPTIONS: dict[str, tuple[Any, Any]] = {"patience": (int | None, None), "min_delta": (float, 0.0), "restore_best": (bool, True)}
+CHECKPOINT_OPTIONS: dict[str, tuple[Any, Any]] = {"save_last": (bool, True), "save_best": (bool, True), "every_n_steps": (int | None, None)}
+
+
+def checked_options(name: str, given: dict[str, Any] | None, options: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """`given` merged over the defaults, rejecting unknown keys and values of the wrong type."""
+    from dlrun.config_types import describe, matches
+
+    merged = {key: default for key, (_, default) in options.items()}
+    for key, value in (given or {}).items():
+        if key not in options:
+            raise ValueError(f"unknown key '{name}.{key}' (valid: {', '.join(options)})")
+        if not matches(value, options[key][0]):
+            raise ValueError(f"{name}.{key}: expected {describe(options[key][0])}, got {value!r}")
+        merged[key] = value
+    return merged
+
+
 class Trainer:
     """Runs epochs of a task: device, AMP, gradient clipping and accumulation, lr schedules,
     validation, early stopping, checkpoints (last and best) and TensorBoard logging."""
@@ -102,8 +121,10 @@ class Trainer:
                 raise ValueError(f"{key} must be > 0 or null, got {clip}")
         if amp_dtype not in ("auto", "float16", "bfloat16"):
             raise ValueError(f"unknown amp_dtype '{amp_dtype}' (valid: auto, float16, bfloat16)")
-        es = {"patience": None, "min_delta": 0.0, "restore_best": True, **(early_stopping or {})}
-        self.ckpt = {"save_last": True, "save_best": True, "every_n_steps": None, **(checkpoint or {})}
+        es = checked_options("early_stopping", early_stopping, EARLY_STOPPING_OPTIONS)
+        self.ckpt = checked_options("checkpoint", checkpoint, CHECKPOINT_OPTIONS)
+        if self.ckpt["every_n_steps"] is not None and self.ckpt["every_n_steps"] < 1:
+            raise ValueError(f"checkpoint.every_n_steps must be >= 1 or null, got {self.ckpt['every_n_steps']}")
         self.run_dir = Path(run_dir)
         self.logger = logger
         self.device = resolve_device(device)
@@ -299,7 +320,7 @@ class Trainer:
             if epoch % self.val_every == 0 or epoch == self.max_epochs:
                 metrics.update(self.evaluate(task, model, data, "val"))
                 monitored = self._monitored(metrics)
-                improved = self.stopper.update(monitored, epoch, model)
+                improved = self.stopper.update(monitored, epoch, model, {k: v for k, v in metrics.items() if k.startswith("val/")})
             schedule.on_epoch_end(self.global_step, monitored)
             self.metrics = metrics
             self.logger.scalars(metrics, epoch)
@@ -311,15 +332,16 @@ class Trainer:
                 self._save("best.pt", state)
             if self.ckpt["save_last"]:
                 self._save("last.pt", state)
-            if improved:
-                result.best_metrics = {k: v for k, v in metrics.items() if k.startswith("val/")}
             if stop.requested:
                 raise self._interrupted(epoch)
+        if self.ckpt["save_last"] and not (self.run_dir / "checkpoints" / "last.pt").exists():
+            self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))  # resumed at the end
         result.stopped_early = self.stopper.should_stop and self.epoch < self.max_epochs
         result.epochs_run = self.epoch
         result.global_step = self.global_step
         result.best_epoch = self.stopper.best_epoch
         result.best_value = self.stopper.best
+        result.best_metrics = dict(self.stopper.best_metrics)
         result.final_metrics = dict(self.metrics)
         return result
 

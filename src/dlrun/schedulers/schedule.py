@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, ReduceLROnPlateau
 
-from dlrun.config_types import check_node
+from dlrun.config_types import check_node, locate
 from dlrun.errors import DlrunError
 
 META_KEYS = ("interval", "warmup_steps")
@@ -86,21 +86,21 @@ class Schedule:
 
 
 def build_schedule(cfg: DictConfig, optimizer: Optimizer, steps_per_epoch: int, max_epochs: int) -> Schedule:
-    """Instantiate the scheduler config: meta keys go to Schedule, null lengths are filled in."""
+    """Instantiate the scheduler config: meta keys go to Schedule; lengths left null (T_max, tau,
+    total_steps) become the run's length in the scheduler's interval."""
     from hydra.utils import instantiate
 
     options = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(options, dict)
-    check_node("scheduler", options, ignore=META_KEYS)
     meta = {key: options.pop(key) for key in META_KEYS if key in options}
-    factory = instantiate(options)
     interval = meta.get("interval", "epoch")
     length = max_epochs if interval == "epoch" else max_epochs * steps_per_epoch
-    params = inspect.signature(getattr(factory, "func", factory)).parameters
+    params = inspect.signature(locate(options["_target_"])).parameters
     fill = {"T_max": length, "tau": length, "total_steps": max_epochs * steps_per_epoch}
-    kwargs = {k: v for k, v in fill.items() if k in params and options.get(k) is None}
+    options.update({k: v for k, v in fill.items() if k in params and options.get(k) is None})
+    check_node("scheduler", options)
     try:
-        scheduler = factory(optimizer, **kwargs)
+        scheduler = instantiate(options)(optimizer)
     except (TypeError, ValueError) as err:
         raise DlrunError(f"scheduler: {err}") from err
     return Schedule(optimizer, scheduler, interval=interval, warmup_steps=meta.get("warmup_steps", 0) or 0)
