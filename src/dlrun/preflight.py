@@ -104,11 +104,13 @@ def check_output_dir(overrides: list[str], multirun: bool) -> None:
     """Fail before any job starts if the run (or sweep) dir cannot be created."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     given = [_override_value(o) for o in overrides if o.startswith(f"{key}=")]
-    raw = OmegaConf.to_container(OmegaConf.load(config_dir() / "train.yaml"), resolve=False)  # the template, unresolved
-    node: Any = raw
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    template = given[-1] if given else str(node or "outputs")
+    if given:
+        template = given[-1]
+    else:
+        node: Any = OmegaConf.to_container(OmegaConf.load(config_dir() / "train.yaml"), resolve=False)
+        for part in key.split("."):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        template = node if isinstance(node, str) else "outputs"
     static = Path(template.split("${")[0] or ".")
     try:
         static.mkdir(parents=True, exist_ok=True)
