@@ -4,7 +4,6 @@ run/sweep dirs that never collide."""
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path

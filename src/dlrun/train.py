@@ -272,7 +272,7 @@ def _run_job(cfg: DictConfig, run_dir: Path, job: Any) -> float | None:
         if ckpt is not None:
             cfg.ckpt_path = str(ckpt)
             print(f"job {job.num}: resuming from {ckpt}")
-    gpu = gpu_slots.place_job(job.sweep_dir, job.num)
+    gpu = gpu_slots.place_job(job.sweep_dir, job.num) if int(cfg.trainer.get("devices", 1)) == 1 else None
     if gpu is not None:
         job.note(gpu=gpu)
     try:
