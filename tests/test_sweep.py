@@ -18,11 +18,13 @@ STEPS_PER_EPOCH = 17  # gmm2d default: 1080 training samples in batches of 64
 
 
 class FlakyTask:
-    """A classification task that raises RuntimeError (a bug, so a traceback) once more than
-    `fail_after_steps` training steps ran, while the file `while_exists` exists (always if None).
+    """A classification task that raises RuntimeError (a bug, so a traceback; KeyboardInterrupt with
+    `interrupt`) once more than `fail_after_steps` training steps ran, while the file `while_exists`
+    exists (always if None).
     Select with task._target_=test_sweep.FlakyTask +task.fail_after_steps=N."""
 
-    def __new__(cls, loss: Any, fail_after_steps: int | None = None, while_exists: str | None = None) -> Any:
+    def __new__(cls, loss: Any, fail_after_steps: int | None = None, while_exists: str | None = None,
+                interrupt: bool = False) -> Any:
         from dlrun.tasks.classification import ClassificationTask
 
         class _Task(ClassificationTask):
@@ -33,6 +35,8 @@ class FlakyTask:
                 if fail_after_steps is not None and _Task.steps > fail_after_steps and (
                     while_exists is None or Path(while_exists).exists()
                 ):
+                    if interrupt:
+                        raise KeyboardInterrupt  # like a second Ctrl-C
                     raise RuntimeError("deliberate failure for the test")
                 return super().training_step(model, batch)
 
@@ -198,6 +202,27 @@ def test_resume_skips_completed_jobs_and_resumes_failed_ones_from_their_checkpoi
     reference = read_results(sweep_dir / "0")
     assert resumed["test"]["test/acc"] == pytest.approx(reference["test"]["test/acc"], abs=1e-9)
     assert resumed["test"]["test/loss"] == pytest.approx(reference["test"]["test/loss"], rel=1e-5)
+
+
+def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    marker = tmp_path / "interrupt"
+    marker.touch()
+    command = ["train", "-m", *ONE_EPOCH, "task._target_=test_sweep.FlakyTask", "+task.interrupt=true",
+               f"+task.while_exists={marker}", "+task.fail_after_steps=null,3,null"]
+    assert dlrun(*command) == 130
+    sweep_dir = only_sweep_dir(tmp_path)
+    data = manifest(sweep_dir)
+    assert data["status"] == "interrupted"
+    assert [data["jobs"][n]["status"] for n in ("0", "1", "2")] == ["completed", "interrupted", "pending"]
+    assert not (sweep_dir / "2").exists()  # the sweep stopped: job 2 never started
+    assert f"finish it with: dlrun train -m {' '.join(command[2:])} sweep.resume={sweep_dir}" in capsys.readouterr().out
+
+    marker.unlink()
+    assert dlrun(*command, f"sweep.resume={sweep_dir}") == 0
+    jobs = manifest(sweep_dir)["jobs"]
+    assert [jobs[n]["status"] for n in ("0", "1", "2")] == ["completed"] * 3
+    assert [jobs[n].get("attempts") for n in ("0", "1", "2")] == [1, 2, 1]
+    assert read_results(sweep_dir / "1" / "attempt-1")["status"] == "interrupted"
 
 
 def test_resume_refuses_a_different_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
