@@ -116,7 +116,7 @@ def test_hand_picked_bad_overrides_are_one_line_errors(reliability_log: Any) -> 
 def test_unknown_monitor_fails_at_first_validation(train_run, capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = train_run("trainer.monitor=val/nothing")
     assert code == 2
-    assert "trainer.monitor: no metric 'val/nothing' (valid: val/acc, val/loss)" in capsys.readouterr().err
+    assert "trainer.monitor: no metric 'val/nothing' (valid: val/acc, val/f1, val/loss)" in capsys.readouterr().err
 
 
 def test_random_override_sets(tmp_path, reliability_log: Any) -> None:

@@ -23,7 +23,7 @@ def error_line(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["model=nonexistent"], "unknown option 'nonexistent' for model (valid: "),
+        (["model=nonexistent"], "unknown option 'nonexistent' for model (valid: "),  # the list grows with every model
         (["optimizer=adamx"], "unknown option 'adamx' for optimizer (valid: adagrad, adam, adamw, rmsprop, sgd)"),
         (["trainer.max_epoch=3"], "unknown key 'trainer.max_epoch'"),
         (["optimizer.lr=-0.1"], "optimizer: Invalid learning rate: -0.1"),

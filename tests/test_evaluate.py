@@ -24,7 +24,7 @@ def test_eval_overrides_and_errors(train_run, tmp_path: Path, capsys: pytest.Cap
     code, run = train_run()
     ckpt = run / "checkpoints" / "last.pt"
     assert main(["eval", f"ckpt={ckpt}", "split=val", "trainer.device=cpu", f"out_dir={tmp_path / 'v'}"]) == 0
-    assert set(read_results(tmp_path / "v")["test"]) == {"val/loss", "val/acc"}
+    assert set(read_results(tmp_path / "v")["test"]) == {"val/loss", "val/acc", "val/f1"}
     assert main(["eval"]) == 2
     assert "missing ckpt=PATH" in capsys.readouterr().err
     assert main(["eval", f"ckpt={ckpt}", "trainer.nope=1"]) == 2

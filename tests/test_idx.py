@@ -1,65 +1,62 @@
-"""IDX parsing (MNIST / Fashion-MNIST files): valid files, and one clear error for each kind of bad file."""
+"""The IDX reader on hand-built bytes (the MNIST format), gzip, and broken files."""
 
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from dlrun.data.idx import read_idx
+from dlrun.data.idx import read_idx, write_idx
 from dlrun.errors import DlrunError
-from image_files import idx_bytes, write_idx
+
+# magic 0x00000803 (uint8, 3 dims), dims 2 x 2 x 3 big-endian, then 12 data bytes
+HAND_BUILT = bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3]) + bytes(range(12))
 
 
-@pytest.mark.parametrize("compress", [True, False])
-def test_reads_images_and_labels(tmp_path: Path, compress: bool) -> None:
-    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    labels = np.array([7, 1], dtype=np.uint8)
-    x = read_idx(write_idx(tmp_path / "img-idx3-ubyte", images, compress), ndim=3)
-    y = read_idx(write_idx(tmp_path / "lab-idx1-ubyte", labels, compress), ndim=1)
-    assert x.dtype == torch.uint8 and x.shape == (2, 3, 4)
-    assert x[1, 2, 3].item() == 23 and x[0, 0, 1].item() == 1
-    assert y.tolist() == [7, 1]
+def test_reads_hand_built_uint8_file(tmp_path: Path) -> None:
+    path = tmp_path / "images-idx3-ubyte"
+    path.write_bytes(HAND_BUILT)
+    tensor = read_idx(path)
+    assert tensor.dtype == torch.uint8
+    assert tensor.shape == (2, 2, 3)
+    assert tensor[1, 0].tolist() == [6, 7, 8]
 
 
-def test_header_bytes_match_the_published_magic_numbers() -> None:
-    # MNIST's documented magic numbers: 2051 (0x00000803) for images, 2049 (0x00000801) for labels.
-    assert idx_bytes(np.zeros((1, 1, 1), np.uint8))[:4] == (2051).to_bytes(4, "big")
-    assert idx_bytes(np.zeros(1, np.uint8))[:4] == (2049).to_bytes(4, "big")
+def test_reads_gzipped_file_and_big_endian_int32(tmp_path: Path) -> None:
+    gz = tmp_path / "x.gz"
+    gz.write_bytes(gzip.compress(HAND_BUILT))
+    assert torch.equal(read_idx(gz), torch.arange(12, dtype=torch.uint8).reshape(2, 2, 3))
+    labels = tmp_path / "labels"
+    labels.write_bytes(bytes([0, 0, 0x0C, 1, 0, 0, 0, 2]) + (258).to_bytes(4, "big") + (-1).to_bytes(4, "big", signed=True))
+    assert read_idx(labels).tolist() == [258, -1]
 
 
-def test_wrong_magic_names_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "t10k-images-idx3-ubyte"
-    path.write_bytes(b"\x00\x00\x0d\x03" + b"\x00" * 40)  # type 0x0d = float, not ubyte
-    with pytest.raises(DlrunError, match=r"t10k-images-idx3-ubyte: not an IDX file .*magic 00 00 0d 03, expected 00 00 08 03"):
-        read_idx(path, ndim=3)
+@pytest.mark.parametrize("gz", [False, True])
+def test_write_read_round_trip(tmp_path: Path, gz: bool) -> None:
+    data = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    path = tmp_path / ("a.gz" if gz else "a")
+    write_idx(path, data)
+    assert path.read_bytes()[:2] == (b"\x1f\x8b" if gz else b"\x00\x00")
+    assert torch.equal(read_idx(path), data)
 
 
-def test_labels_file_given_as_images_is_refused(tmp_path: Path) -> None:
-    path = write_idx(tmp_path / "labels", np.zeros(5, np.uint8))
-    with pytest.raises(DlrunError, match="expected 00 00 08 03"):
-        read_idx(path, ndim=3)
+@pytest.mark.parametrize("content, message", [
+    (b"\x89PNG\r\n\x1a\n", "bad magic number"),
+    (bytes([0, 0, 8, 3, 0, 0, 0, 2]), "truncated: the header"),
+    (HAND_BUILT[:-1], "is truncated: shape [2, 2, 3] needs 12 data bytes, found 11"),
+    (HAND_BUILT + b"\x00", "longer than its header says"),
+    (gzip.compress(HAND_BUILT)[:-6], "corrupt or truncated gzip"),
+])
+def test_bad_files_raise_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad"
+    path.write_bytes(content)
+    with pytest.raises(DlrunError, match="bad") as err:
+        read_idx(path)
+    assert message in str(err.value)
 
 
-def test_truncated_data_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "train-images-idx3-ubyte"
-    path.write_bytes(idx_bytes(np.zeros((10, 28, 28), np.uint8))[:-100])
-    with pytest.raises(DlrunError, match=r"IDX data has 7740 bytes, the header \[10, 28, 28\] says 7840"):
-        read_idx(path, ndim=3)
-
-
-def test_truncated_gzip_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "train-labels-idx1-ubyte.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.zeros(1000, np.uint8)))[:30])
-    with pytest.raises(DlrunError, match="train-labels-idx1-ubyte.gz: truncated or corrupt gzip file"):
-        read_idx(path, ndim=1)
-
-
-def test_empty_file_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "x-idx1-ubyte"
-    path.write_bytes(b"")
-    with pytest.raises(DlrunError, match="truncated IDX file"):
-        read_idx(path, ndim=1)
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DlrunError, match="IDX file not found"):
+        read_idx(tmp_path / "nope")

@@ -133,7 +133,26 @@ def test_truncated_source_file_is_a_clear_error(tmp_path: Path) -> None:
     write_mnist(raw)
     path = raw / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:40])
-    with pytest.raises(DlrunError, match="t10k-images-idx3-ubyte.gz: truncated or corrupt gzip file"):
+    with pytest.raises(DlrunError, match="t10k-images-idx3-ubyte.gz: corrupt or truncated gzip data"):
+        MNIST(data_dir=str(tmp_path), download=False, val_size=8).setup(CPU)
+
+
+def test_wrong_magic_number_names_the_file(tmp_path: Path) -> None:
+    raw = tmp_path / "MNIST" / "raw"
+    write_mnist(raw)
+    (raw / "train-labels-idx1-ubyte.gz").unlink()
+    (raw / "train-labels-idx1-ubyte").write_bytes(b"\x12\x34\x08\x01" + b"\x00" * 60)
+    with pytest.raises(DlrunError, match=r"train-labels-idx1-ubyte is not an IDX file \(bad magic number 12340801"):
+        MNIST(data_dir=str(tmp_path), download=False, val_size=8).setup(CPU)
+
+
+def test_labels_under_an_images_name_are_refused(tmp_path: Path) -> None:
+    from image_files import write_idx
+
+    raw = tmp_path / "MNIST" / "raw"
+    write_mnist(raw)
+    write_idx(raw / "t10k-images-idx3-ubyte", np.zeros(30, np.uint8))
+    with pytest.raises(DlrunError, match=r"t10k-images-idx3-ubyte.gz: expected uint8 images \(N, H, W\), found torch.uint8 of shape \[30\]"):
         MNIST(data_dir=str(tmp_path), download=False, val_size=8).setup(CPU)
 
 

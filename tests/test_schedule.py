@@ -122,6 +122,7 @@ def test_schedule_state_round_trips_through_safe_load(tmp_path) -> None:
         cfg = compose_config([f"scheduler={option}", "trainer.max_epochs=3"])
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=LR0)
         schedule = build_schedule(cfg.scheduler, optimizer, 2, 3)
+        optimizer.step()
         schedule.on_step(1, 0.5)
         schedule.on_epoch_end(1, 1.0)
         save_checkpoint({"schedule": schedule.state_dict()}, tmp_path / f"{option}.pt")

@@ -31,5 +31,5 @@ def test_in_process_run_records_results(train_run) -> None:
     results = read_results(run)
     assert results["epochs_run"] == 2
     assert results["num_params"] == 2 * 3 + 3  # logreg on 2-D inputs, 3 classes
-    assert set(results["test"]) == {"test/loss", "test/acc"}
+    assert set(results["test"]) == {"test/loss", "test/acc", "test/f1"}
     assert results["overrides"][-1] == "optimizer.lr=0.5"

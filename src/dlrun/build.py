@@ -44,10 +44,11 @@ def build_data(cfg: DictConfig) -> DataModule:
     return build("dataset", cfg.dataset)
 
 
-def build_model(cfg: DictConfig, data: DataModule) -> nn.Module:
-    """The model, with each config value left at null filled from the dataset's meta."""
-    fill = {k: data.meta[k] for k, v in cfg.model.items() if v is None and k in data.meta}
-    missing = [k for k, v in cfg.model.items() if v is None and k not in data.meta and k in _required(cfg.model)]
+def build_model(cfg: DictConfig, data: DataModule, meta: dict[str, Any] | None = None) -> nn.Module:
+    """The model, with each config value left at null filled from the dataset's meta (or `meta`)."""
+    meta = data.meta if meta is None else meta
+    fill = {k: meta[k] for k, v in cfg.model.items() if v is None and k in meta}
+    missing = [k for k, v in cfg.model.items() if v is None and k not in meta and k in _required(cfg.model)]
     if missing:
         raise DlrunError(f"model: {', '.join(missing)} must be set (the dataset does not provide it)")
     return build("model", cfg.model, **fill)
@@ -73,6 +74,9 @@ def build_regularizer(cfg: DictConfig) -> Regularizer:
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     factory = build("optimizer", cfg.optimizer)
+    if next(iter(model.parameters()), None) is None:
+        raise DlrunError(f"model: {cfg.model._target_.rsplit('.', 1)[-1]} has no parameters, so there is nothing to "
+                         "train; evaluate it instead: dlrun eval model=... dataset=... task=...")
     try:
         optimizer = factory(model.parameters())
     except (TypeError, ValueError) as err:
@@ -116,15 +120,20 @@ def check_root(cfg: DictConfig) -> None:
 
 def check_buildable(cfg: DictConfig) -> None:
     """Build every option without loading data (a dummy parameter stands in for the model's when
-    the dataset cannot describe the model yet), so bad values fail before any real work."""
+    the dataset cannot describe the model yet), so bad values fail before any real work.
+
+    A dataset whose meta is only known after setup (a vocabulary size) may offer stand-in values
+    in `preflight_meta`; the model is then built with those (the real meta wins where both exist).
+    """
     check_root(cfg)
     data = build_data(cfg)
     build_task(cfg)
     build_regularizer(cfg)
     trainer = build_trainer(cfg, Path("."), RunLogger(Path("."), tensorboard=False))
     params: Any = [nn.Parameter(torch.zeros(1))]
-    if not any(v is None and k not in data.meta for k, v in cfg.model.items()):
-        params = build_model(cfg, data).parameters()
+    meta = {**getattr(data, "preflight_meta", {}), **data.meta}
+    if not any(v is None and k not in meta for k, v in cfg.model.items()):
+        params = build_model(cfg, data, meta).parameters()
     optimizer = build_optimizer(cfg, nn.ParameterList(params))
     build_schedule_for(cfg, optimizer, steps_per_epoch=10 * trainer.accumulate)
 

@@ -8,11 +8,12 @@ from collections.abc import Callable, Sequence
 
 from dlrun.errors import DlrunError, one_line
 
-USAGE = "usage: dlrun {train,eval} [-m|--multirun] [key=value ...]"
+USAGE = "usage: dlrun {train,eval,compare} [-m|--multirun] [key=value ...]"
 
 SUBCOMMANDS: dict[str, str] = {
     "train": "train a model: dlrun train model=mlp optimizer.lr=1e-2 (add -m to sweep: seed=1,2,3)",
     "eval": "evaluate a checkpoint on the test split: dlrun eval ckpt=outputs/.../best.pt",
+    "compare": "table of runs, seeds as mean ± std: dlrun compare outputs/multirun/<dir> (--help)",
 }
 
 
@@ -34,6 +35,10 @@ def help_text() -> str:
         "  dlrun train                                  # MLP on the embedded 2-D Gaussian mixture",
         "  dlrun train model=logreg optimizer=sgd optimizer.lr=0.1",
         "  dlrun train -m optimizer.lr=1e-3,1e-2 seed=1,2,3",
+        "  dlrun compare outputs/multirun/<dir> --sort test/acc    # mean ± std over seeds",
+        "  dlrun train -m optimizer.lr=1e-3,1e-2 seed=1,2,3 sweep.resume=outputs/multirun/<dir>",
+        "  dlrun train -m seed=1,2,3,4 hydra/launcher=joblib hydra.launcher.n_jobs=2",
+        "  dlrun train trainer.devices=2                # data-parallel (DDP) in 2 processes",
         "  dlrun train ckpt_path=outputs/<run>/checkpoints/last.pt   # resume",
         "  dlrun eval ckpt=outputs/<run>/checkpoints/best.pt",
         "  tensorboard --logdir outputs",
@@ -50,6 +55,10 @@ def _command(name: str) -> Callable[[list[str]], int]:
         from dlrun.evaluate import main as eval_main
 
         return eval_main
+    if name == "compare":
+        from dlrun.compare import main as compare_main
+
+        return compare_main
     raise DlrunError(f"unknown command '{name}' (valid: {', '.join(SUBCOMMANDS)}); see dlrun --help")
 
 

@@ -11,7 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import DlrunError, one_line
 
-USAGE = "usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [config.key=value ...]"
+USAGE = ("usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [config.key=value ...]\n"
+         "       dlrun eval model=identity dataset=... task=... [split=test] [out_dir=DIR]  (a model without parameters)")
 
 
 def parse_args(args: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -26,9 +27,26 @@ def parse_args(args: list[str]) -> tuple[dict[str, str], list[str]]:
             options[key] = value
         else:
             overrides.append(arg)
-    if "ckpt" not in options:
-        raise DlrunError(f"missing ckpt=PATH ({USAGE})")
     return options, overrides
+
+
+def config_without_checkpoint(overrides: list[str]) -> DictConfig:
+    """The train config composed from `overrides` (group choices, experiment=...), for evaluating a
+    model that has nothing to load (e.g. model=identity, raw pixels)."""
+    from dlrun.preflight import compose
+    from dlrun.train import register_resolvers
+
+    register_resolvers()
+    return compose(overrides)
+
+
+def check_needs_no_weights(model: Any, cfg: DictConfig) -> None:
+    """Without a checkpoint only a parameter-free model may be evaluated (anything else would be
+    an untrained network by mistake)."""
+    if next(iter(model.parameters()), None) is not None:
+        name = str(cfg.model.get("_target_", "the model")).rsplit(".", 1)[-1]
+        raise DlrunError(f"missing ckpt=PATH: {name} has parameters to load; only a model without parameters "
+                         f"(model=identity) is evaluated from a config alone ({USAGE.splitlines()[0]})")
 
 
 def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
@@ -57,11 +75,17 @@ def main(args: list[str]) -> int:
     from dlrun.seeding import seed_everything
 
     started = time.time()
-    state = load_checkpoint(options["ckpt"])
-    cfg = OmegaConf.create(state["config"])
-    if "model" not in cfg or "dataset" not in cfg:
-        raise DlrunError(f"{options['ckpt']} holds no run config (was it written by dlrun train?)")
-    apply_overrides(cfg, overrides)
+    if "ckpt" in options:
+        state = load_checkpoint(options["ckpt"])
+        cfg = OmegaConf.create(state["config"])
+        if "model" not in cfg or "dataset" not in cfg:
+            raise DlrunError(f"{options['ckpt']} holds no run config (was it written by dlrun train?)")
+        apply_overrides(cfg, overrides)
+    else:
+        if not overrides:
+            raise DlrunError(f"missing ckpt=PATH ({USAGE.splitlines()[0]})")
+        state = {}
+        cfg = config_without_checkpoint(overrides)
     split = options.get("split", "test")
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     out_dir = Path(options.get("out_dir") or Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}")
@@ -75,8 +99,11 @@ def main(args: list[str]) -> int:
             data.load_state_dict(state.get("data", {}))
         data.setup(trainer.device)
         model = build.build_model(cfg, data).to(trainer.device)
+        if not state:
+            check_needs_no_weights(model, cfg)
         try:
-            model.load_state_dict(state["model"])
+            if state:
+                model.load_state_dict(state["model"])
         except RuntimeError as err:
             raise DlrunError(f"checkpoint weights do not fit the model config: {one_line(str(err).splitlines()[0])}") from err
         task = build.build_task(cfg)
@@ -87,11 +114,12 @@ def main(args: list[str]) -> int:
     finally:
         logger.close()
     write_json_atomic(out_dir / RESULTS_FILE, {
-        "status": "completed", "ckpt": str(options["ckpt"]), "split": split, "test": metrics,
+        "status": "completed", "ckpt": options.get("ckpt"), "split": split, "test": metrics,
         "epoch": state.get("epoch"), "wall_time_s": round(time.time() - started, 3),
         "overrides": overrides, "config": OmegaConf.to_container(cfg),
     })
-    print(f"dlrun eval: {options['ckpt']} (epoch {state.get('epoch')}) on {split}")
+    source = f"{options['ckpt']} (epoch {state.get('epoch')})" if state else f"{cfg.model.get('_target_')} (no checkpoint)"
+    print(f"dlrun eval: {source} on {split}")
     print("  " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     print(f"  results: {out_dir}")
     return 0

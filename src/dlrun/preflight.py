@@ -34,7 +34,7 @@ def expand(overrides: list[str], multirun: bool) -> list[list[str]]:
         return [[o for o in overrides if "," not in o and "(" not in o]]
 
 
-def compose(overrides: list[str]) -> DictConfig:
+def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """The composed `train` config, with Hydra's multi-line errors turned into one line."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -43,7 +43,7 @@ def compose(overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return hydra_compose(config_name="train", overrides=overrides)
+            return hydra_compose(config_name="train", overrides=overrides, return_hydra_config=return_hydra_config)
     except DlrunError:
         raise
     except Exception as err:
@@ -103,14 +103,14 @@ def check_overrides(overrides: list[str], multirun: bool) -> None:
 def check_output_dir(overrides: list[str], multirun: bool) -> None:
     """Fail before any job starts if the run (or sweep) dir cannot be created."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    given = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
+    given = [_override_value(o) for o in overrides if o.startswith(f"{key}=")]
     if given:
         template = given[-1]
-    else:  # the raw template: its ${...} parts need Hydra's runtime and are not resolved here
-        node = OmegaConf.to_container(OmegaConf.load(config_dir() / "train.yaml"), resolve=False)
+    else:
+        node: Any = OmegaConf.to_container(OmegaConf.load(config_dir() / "train.yaml"), resolve=False)
         for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        template = str(node or "outputs")
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        template = node if isinstance(node, str) else "outputs"
     static = Path(template.split("${")[0] or ".")
     try:
         static.mkdir(parents=True, exist_ok=True)
@@ -119,3 +119,13 @@ def check_output_dir(overrides: list[str], multirun: bool) -> None:
         probe.unlink()
     except OSError as err:
         raise DlrunError(f"cannot write to the output dir {static}: {err.strerror or err}") from err
+
+
+def _override_value(override: str) -> str:
+    """The value of `key=value` as Hydra reads it (quotes removed, escapes undone)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return str(OverridesParser.create().parse_override(override).value())
+    except Exception:
+        return override.split("=", 1)[1]

@@ -10,6 +10,41 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
+HPARAMS_PREFIX = "hparams/"  # tag prefix of the metrics a run reports to TensorBoard's HParams tab
+SWEEP_SUFFIX = ".sweep-hparams"  # event file name suffix of a sweep's HParams column definitions
+
+
+def _hparam_value(value: Any) -> int | float | str | bool:
+    return value if isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], metric_names: list[str]) -> None:
+    """The HParams column definitions of a sweep, in the sweep dir's own event file: every
+    hyperparameter of any job (strings with their values as a discrete domain) and the
+    `hparams/<metric>` metrics, so `tensorboard --logdir <sweep dir>` lists every job in one table."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    columns: dict[str, list[Any]] = {}
+    for params in runs_hparams:
+        for key, value in params.items():
+            columns.setdefault(key, []).append(_hparam_value(value))
+    first: dict[str, Any] = {}
+    domains: dict[str, list[Any]] = {}
+    for key, values in columns.items():
+        if all(isinstance(v, (int, float)) for v in values):  # bools too: TensorBoard stores them as numbers
+            first[key] = float(values[0])
+        else:
+            first[key] = str(values[0])
+            domains[key] = sorted({str(v) for v in values})
+    metrics = {f"{HPARAMS_PREFIX}{m}": 0.0 for m in metric_names}
+    exp, _, _ = hparams_summary(first, metrics, hparam_domain_discrete=domains)
+    for old in Path(sweep_dir).glob(f"events.out.tfevents.*{SWEEP_SUFFIX}"):
+        old.unlink()
+    writer = SummaryWriter(log_dir=str(sweep_dir), filename_suffix=SWEEP_SUFFIX)
+    writer._get_file_writer().add_summary(exp)
+    writer.close()
+
 
 class RunLogger:
     """Writes scalars, figures, text and hparams to one TensorBoard event file in `run_dir`;
@@ -75,18 +110,21 @@ class RunLogger:
         if self.writer is not None:
             self.writer.add_text(tag, text, step)
 
-    def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
-        """An HParams entry in this run's own event file, so TensorBoard's HParams tab lists the
-        run once with its real final metrics."""
+    def hparams(self, hparams: dict[str, Any], metrics: dict[str, float], experiment: bool = True) -> None:
+        """An HParams session in this run's own event file, with the run's real final metrics as
+        scalars tagged `hparams/<metric>` (distinct from the per-epoch curves, whose last value
+        TensorBoard would show otherwise). `experiment=False` (jobs of a sweep) leaves the column
+        definitions to the sweep-level summary (`write_sweep_hparams`)."""
         if self.writer is None:
             return
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-        clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
-        finite = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        clean = {k: _hparam_value(v) for k, v in hparams.items()}
+        finite = {f"{HPARAMS_PREFIX}{k}": float(v) for k, v in metrics.items()
+                  if isinstance(v, (int, float)) and math.isfinite(v)}
         exp, ssi, sei = hparams_summary(clean, finite)
         file_writer = self.writer._get_file_writer()
-        for summary in (exp, ssi, sei):
+        for summary in ((exp, ssi, sei) if experiment else (ssi, sei)):
             file_writer.add_summary(summary)
         for tag, value in finite.items():
             self.writer.add_scalar(tag, value, 0)

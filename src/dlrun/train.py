@@ -1,41 +1,61 @@
-"""`dlrun train`: checks the overrides, then hands them to Hydra, which runs `run` per job."""
+"""`dlrun train`: checks the overrides, claims a new run (or sweep) dir, then hands the overrides
+to Hydra, which runs `run` per job. A sweep (`-m`) records every job in its manifest and goes on
+past failed jobs; it exits non-zero at the end if any job did not complete."""
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dlrun.errors import DlrunError, TrainingInterrupted, one_line
 from dlrun.paths import config_dir
+from dlrun.rundir import register_resolvers
+
+register_resolvers()  # job processes of parallel launchers import this module too
 
 
-def register_resolvers() -> None:
-    """`${dlrun_uid:}`: a random suffix, fixed for the process, that keeps run dirs unique."""
-    if not OmegaConf.has_resolver("dlrun_uid"):
-        uid = secrets.token_hex(3)
-        OmegaConf.register_new_resolver("dlrun_uid", lambda: uid)
+class RecordedFailure(DlrunError):
+    """A failure whose results.json and error.log are already written (by torchrun workers)."""
 
 
 def main(args: list[str]) -> int:
     """Entry of `dlrun train [-m] [overrides]`."""
+    from dlrun import distributed
     from dlrun.preflight import check_output_dir, check_overrides
+    from dlrun.sweep import override_key
 
-    register_resolvers()
     if any(a in ("-h", "--help") for a in args):
         from dlrun.cli import help_text
 
         print(help_text())
         return 0
-    overrides = [a for a in args if not a.startswith("-")]
     multirun = any(a in ("-m", "--multirun") for a in args)
-    check_overrides(overrides, multirun)
+    overrides = [a for a in args if not a.startswith("-")]
+    if not multirun and any(override_key(o) == "hparams_search" for o in overrides):
+        args, multirun = ["-m", *args], True  # a search is always a multirun
+    if multirun and distributed.launched_by_torchrun():
+        raise DlrunError("torchrun starts one training run, not a sweep; for a sweep of multi-GPU runs use "
+                         "dlrun train -m ... trainer.devices=N")
+    check_overrides(overrides, multirun=multirun)
     check_output_dir(overrides, multirun)
+    if multirun:
+        plan = _plan_sweep(overrides, args)
+        return _run_sweep(args, plan.hydra_overrides, plan.sweep_dir)
+    distributed.init_from_env()
+    try:
+        _run_hydra([*args, *_claim_run_dir(overrides)])
+    finally:
+        distributed.cleanup()
+    return 0
+
+
+def _run_hydra(args: list[str]) -> None:
     import hydra
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
@@ -48,52 +68,278 @@ def main(args: list[str]) -> int:
         hydra_entry()
     finally:
         sys.argv = argv
-    return 0
 
 
-def run(cfg: DictConfig) -> float | None:
-    """One Hydra job: train, and turn any failure into a one-line error plus results.json."""
+# -- run and sweep dirs ---------------------------------------------------------------------------
+def _composed_with_hydra(overrides: list[str]) -> DictConfig:
+    """The config of `overrides` with its `hydra` node, ready to resolve dir templates."""
     from hydra.core.hydra_config import HydraConfig
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    started = time.time()
+    from dlrun.preflight import compose
+
+    cfg = compose(overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def _new_dir(cfg: DictConfig, kind: str) -> tuple[Path, bool]:
+    """Resolve hydra.<kind>.dir and create it exclusively; a clash on a template with a random
+    suffix draws a new suffix. Returns (path, created)."""
+    from dlrun.rundir import create_exclusive, has_unique_suffix
+
+    template = str(OmegaConf.to_container(cfg.hydra[kind], resolve=False)["dir"])
+    return create_exclusive(lambda: str(OmegaConf.select(cfg, f"hydra.{kind}.dir")), redraw=has_unique_suffix(template))
+
+
+def _claim_run_dir(overrides: list[str]) -> list[str]:
+    """Hydra overrides that pin this run's dir to a new one. Under torchrun rank 0 creates it and
+    tells the other ranks, which write nothing there through Hydra."""
+    from dlrun import distributed
+    from dlrun.results import RESULTS_FILE
+    from dlrun.rundir import quote_override
+
+    path, error = None, None
+    if distributed.is_main():
+        try:
+            path, created = _new_dir(_composed_with_hydra(overrides), "run")
+            if not created and (path / RESULTS_FILE).exists():
+                raise DlrunError(f"run dir {path} already holds a run (results.json); choose a new hydra.run.dir")
+        except DlrunError as err:
+            error = str(err)
+    path, error = distributed.broadcast_object((str(path) if path else None, error))
+    if error:
+        raise DlrunError(error)
+    extra = [f"hydra.run.dir={quote_override(str(path))}"]
+    if not distributed.is_main():
+        extra += ["hydra.output_subdir=null", "hydra/job_logging=disabled"]
+    return extra
+
+
+@dataclass
+class SweepPlan:
+    sweep_dir: Path
+    hydra_overrides: list[str]
+
+
+def _plan_sweep(overrides: list[str], args: list[str]) -> SweepPlan:
+    """Claim a new sweep dir (or reopen the one named by sweep.resume) and write its manifest."""
+    from dlrun import gpu_slots, sweep
+    from dlrun.preflight import expand
+    from dlrun.rundir import quote_override
+
+    cfg = _composed_with_hydra(expand(overrides, multirun=True)[0])
+    on_error = str(cfg.sweep.on_error)
+    if on_error not in sweep.ON_ERROR:
+        raise DlrunError(f"sweep.on_error: unknown value '{on_error}' (valid: {', '.join(sweep.ON_ERROR)})")
+    gpus = gpu_slots.resolve_gpus(cfg.sweep.gpus)
+    sweep.check_search_space(cfg)
+    jobs = None
+    if cfg.hydra.sweeper.get("_target_") == sweep.BASIC_SWEEPER:
+        params = cfg.hydra.sweeper.get("params")
+        params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else None
+        jobs = sweep.grid_jobs(overrides, params if isinstance(params, dict) else None)
+    resume = cfg.sweep.resume
+    if resume:
+        sweep_dir = Path(str(resume)).expanduser().absolute()
+        sweep.check_resumable(sweep_dir, overrides, jobs)
+    else:
+        sweep_dir, created = _new_dir(cfg, "sweep")
+        if not created and (sweep_dir / sweep.MANIFEST).exists():
+            raise DlrunError(f"hydra.sweep.dir {sweep_dir} already holds a sweep; finish it with "
+                             f"sweep.resume={sweep_dir} or choose a new hydra.sweep.dir")
+    sweep.start(sweep_dir, ["dlrun", "train", *args], overrides, on_error, jobs, gpus, resume=bool(resume))
+    return SweepPlan(sweep_dir, [f"hydra.sweep.dir={quote_override(str(sweep_dir))}"])
+
+
+def _run_sweep(args: list[str], hydra_overrides: list[str], sweep_dir: Path) -> int:
+    """Run the sweep through Hydra, then close the manifest: 0 if every job completed, 130 when
+    interrupted, 1 otherwise (with the command that finishes the sweep)."""
+    import shlex
+
+    from dlrun import sweep
+
+    interrupted, error = False, None
     try:
-        return train(cfg, run_dir)
+        _run_hydra([*args, *hydra_overrides])
+    except KeyboardInterrupt:
+        interrupted = True
+    except SystemExit as exit_:  # Hydra reports a sweeper/launcher error itself, then exits
+        if exit_.code not in (0, None):
+            error = "the sweep stopped early (see the messages above)"
+    finally:
+        counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error)
+        _write_sweep_hparams(sweep_dir)
+        print("\n" + "\n".join(sweep.summary_lines(sweep_dir)))
+    if interrupted or not set(counts) <= {"completed"}:
+        kept = [a for a in args if not a.startswith("sweep.resume=")]
+        print("  finish it with: " + shlex.join(["dlrun", "train", *kept, f"sweep.resume={sweep_dir}"]))
+    if interrupted:
+        return 130
+    return 0 if not error and set(counts) <= {"completed"} else 1
+
+
+def _write_sweep_hparams(sweep_dir: Path) -> None:
+    """TensorBoard HParams columns for the whole sweep (see RunLogger.write_sweep_hparams)."""
+    from dlrun import sweep
+    from dlrun.results import read_results
+    from dlrun.run_logger import write_sweep_hparams
+
+    runs_hparams, metrics = [], []
+    for job in sweep.sorted_jobs(sweep.read_manifest(sweep_dir) or {}):
+        try:
+            results = read_results(sweep_dir / job["dir"])
+        except (OSError, ValueError):
+            continue
+        if isinstance(results.get("hparams"), dict):
+            runs_hparams.append(results["hparams"])
+        if results.get("status") == "completed":
+            metrics += [m for m in _key_metrics(results) if m not in metrics]
+    if not runs_hparams or not metrics:
+        return
+    try:
+        write_sweep_hparams(sweep_dir, runs_hparams, metrics)
+    except Exception as err:  # TensorBoard columns are a convenience: never fail a sweep for them
+        print(f"warning: could not write the sweep's TensorBoard HParams summary: {one_line(err)}", file=sys.stderr)
+
+
+# -- one job ----------------------------------------------------------------------------------------
+def run(cfg: DictConfig) -> float | None:
+    """One Hydra job: train, and turn any failure into a one-line error plus results.json. In a
+    multirun the failure is recorded and the sweep goes on."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from dlrun import sweep
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    job = sweep.current_job(cfg.get("sweep"))
+    if job is None:
+        return _run_single(cfg, run_dir)
+    return _run_job(cfg, run_dir, job)
+
+
+def _run_single(cfg: DictConfig, run_dir: Path) -> float | None:
+    """A single run: a failure prints one line (a bug: its traceback goes to error.log) and exits."""
+    from dlrun import distributed
+
+    started = time.time()
+    tag = "" if distributed.is_main() else f"[rank {distributed.rank()}] "
+    try:
+        results = train(cfg, run_dir)
     except TrainingInterrupted as err:
         _record_failure(run_dir, cfg, started, "interrupted", one_line(err))
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        if err.checkpoint:
+        print(f"error: {tag}{one_line(err)}", file=sys.stderr)
+        if err.checkpoint and distributed.is_main():
             print(f"resume with: {resume_command(err.checkpoint)}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None
     except DlrunError as err:
-        _record_failure(run_dir, cfg, started, "failed", one_line(err))
-        print(f"error: {one_line(err)}", file=sys.stderr)
+        if not isinstance(err, RecordedFailure):
+            _record_failure(run_dir, cfg, started, "failed", one_line(err))
+        print(f"error: {tag}{one_line(err)}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None
     except KeyboardInterrupt:
         _record_failure(run_dir, cfg, started, "interrupted", "interrupted by the user")
-        print(f"error: interrupted; run dir: {run_dir}", file=sys.stderr)
+        print(f"error: {tag}interrupted; run dir: {run_dir}", file=sys.stderr)
         raise SystemExit(130) from None
     except Exception as err:  # a bug, not bad input: keep the traceback in the run dir
-        log = run_dir / "error.log"
-        log.write_text(traceback.format_exc())
+        log = _write_traceback(run_dir)
         _record_failure(run_dir, cfg, started, "failed", f"{type(err).__name__}: {one_line(err)}")
-        print(f"error: internal error {type(err).__name__}: {one_line(err)} (traceback in {log})", file=sys.stderr)
+        print(f"error: {tag}internal error {type(err).__name__}: {one_line(err)} (traceback in {log})", file=sys.stderr)
         raise SystemExit(1) from None
+    metric = cfg.get("optimized_metric")
+    return _lookup_metric(results, metric) if metric else None
 
 
-def train(cfg: DictConfig, run_dir: Path) -> float | None:
-    """Build everything from `cfg`, fit, test, write artifacts and results.json, print a summary."""
-    from dlrun import build
+def _run_job(cfg: DictConfig, run_dir: Path, job: Any) -> float | None:
+    """A multirun job: skipped when the sweep stopped or (on resume) when it completed before;
+    else trained, resuming an earlier attempt's checkpoint. A failure is recorded in results.json,
+    error.log and the manifest, and the job returns NaN (a failed trial for Optuna)."""
+    from dlrun import gpu_slots
+
+    started = time.time()
+    failed_value = float("nan") if cfg.get("optimized_metric") else None
+    previous = job.previous_results()
+    if job.resume and previous and previous.get("status") == "completed":
+        job.end("completed", metrics=_key_metrics(previous))
+        print(f"job {job.num}: completed before, skipped (sweep.resume); run dir {run_dir}")
+        return _job_value(cfg, previous, failed_value)
+    job.archive_previous_attempt()
+    if job.begin() == "skipped":
+        _record_failure(run_dir, cfg, started, "skipped", "not run: an earlier job failed and sweep.on_error=stop")
+        print(f"job {job.num}: skipped (an earlier job failed and sweep.on_error=stop)")
+        return failed_value
+    if job.resume and not cfg.get("ckpt_path"):
+        ckpt = job.last_checkpoint()
+        if ckpt is not None:
+            cfg.ckpt_path = str(ckpt)
+            print(f"job {job.num}: resuming from {ckpt}")
+    gpu = gpu_slots.place_job(job.sweep_dir, job.num) if int(cfg.trainer.get("devices", 1)) == 1 else None
+    if gpu is not None:
+        job.note(gpu=gpu)
+    try:
+        results = train(cfg, run_dir)
+    except (KeyboardInterrupt, TrainingInterrupted) as err:  # Ctrl-C stops the whole sweep
+        message = one_line(err) if isinstance(err, TrainingInterrupted) else "interrupted by the user"
+        _record_failure(run_dir, cfg, started, "interrupted", message)
+        job.end("interrupted", error=message, resumed_from=cfg.get("ckpt_path"))
+        print(f"error: job {job.num} {message}", file=sys.stderr)
+        raise KeyboardInterrupt from None
+    except Exception as err:
+        log = run_dir / "error.log"
+        if isinstance(err, RecordedFailure):
+            message = one_line(err)
+        else:
+            _write_traceback(run_dir)
+            message = one_line(err) if isinstance(err, DlrunError) else f"{type(err).__name__}: {one_line(err)}"
+            _record_failure(run_dir, cfg, started, "failed", message)
+        job.end("failed", error=message, resumed_from=cfg.get("ckpt_path"))
+        print(f"error: job {job.num} failed: {message} (traceback in {log}); the sweep goes on"
+              if job.on_error == "continue" else f"error: job {job.num} failed: {message}; sweep.on_error=stop",
+              file=sys.stderr)
+        return failed_value
+    job.end("completed", metrics=_key_metrics(results), resumed_from=cfg.get("ckpt_path"))
+    return _job_value(cfg, results, failed_value)
+
+
+def _job_value(cfg: DictConfig, results: dict[str, Any], failed_value: float | None) -> float | None:
+    """What a job returns to the sweeper: the optimized metric (NaN if missing) or None."""
+    metric = cfg.get("optimized_metric")
+    if not metric:
+        return None
+    try:
+        return _lookup_metric(results, metric)
+    except DlrunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return failed_value
+
+
+def _key_metrics(results: dict[str, Any]) -> dict[str, float]:
+    return {**(results.get("best") or {}), **(results.get("test") or {})}
+
+
+# -- training ---------------------------------------------------------------------------------------
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Build everything from `cfg`, fit, test, write artifacts and results.json, print a summary;
+    returns the results. With trainer.devices=N > 1 it runs N processes through torchrun."""
+    from dlrun import build, distributed
     from dlrun.checkpoint import load_checkpoint
     from dlrun.results import RESULTS_FILE, git_commit, write_json_atomic
     from dlrun.run_logger import RunLogger
     from dlrun.seeding import seed_everything
 
+    devices = int(cfg.trainer.get("devices", 1))
+    if devices > 1 and not distributed.launched_by_torchrun():
+        return _train_spawned(cfg, run_dir, devices)
+    if distributed.world_size() > 1:
+        if devices not in (1, distributed.world_size()):
+            raise DlrunError(f"trainer.devices={devices} but torchrun started {distributed.world_size()} processes")
+        if str(cfg.trainer.device).startswith("cuda:"):
+            raise DlrunError("under DDP each process uses GPU LOCAL_RANK: set trainer.device=auto or cuda, not cuda:N")
+    main_rank = distributed.is_main()
     started = time.time()
     config = build.resolved(cfg)
     resume = load_checkpoint(cfg.ckpt_path) if cfg.ckpt_path else None
     seed_everything(int(cfg.seed), bool(cfg.trainer.deterministic))
-    logger = RunLogger(run_dir)
+    logger = RunLogger(run_dir, tensorboard=main_rank)
     trainer = build.build_trainer(cfg, run_dir, logger)
     data = build.build_data(cfg)
     if resume is not None and hasattr(data, "load_state_dict"):
@@ -105,10 +351,12 @@ def train(cfg: DictConfig, run_dir: Path) -> float | None:
     optimizer = build.build_optimizer(cfg, model)
     schedule = build.build_schedule_for(cfg, optimizer, trainer.steps_per_epoch(data))
     num_params = sum(p.numel() for p in model.parameters())
-    print(f"dlrun: {cfg.name}  params {num_params:,}  device {trainer.device}  run dir {run_dir}")
+    if main_rank:
+        world = f"  processes {distributed.world_size()}" if distributed.world_size() > 1 else ""
+        print(f"dlrun: {cfg.name}  params {num_params:,}  device {trainer.device}{world}  run dir {run_dir}")
+    fit_model = distributed.wrap_model(model, trainer.device)
     try:
-        result = trainer.fit(task, model, data, optimizer, schedule, regularizer, resume=resume, config=config, seed=int(cfg.seed))
-        task.write_artifacts(model, data, run_dir, logger)
+        result = trainer.fit(task, fit_model, data, optimizer, schedule, regularizer, resume=resume, config=config, seed=int(cfg.seed))
         results: dict[str, Any] = {
             "status": "completed",
             "name": cfg.name,
@@ -125,28 +373,66 @@ def train(cfg: DictConfig, run_dir: Path) -> float | None:
             "num_params": num_params,
             "seed": int(cfg.seed),
             "deterministic": bool(cfg.trainer.deterministic),
+            "world_size": distributed.world_size(),
             "overrides": _overrides(),
+            "hparams": _hparams(cfg),
             "tags": list(cfg.tags),
             "resumed_from": cfg.ckpt_path,
-            "git_commit": git_commit(),
+            "git_commit": git_commit() if main_rank else None,
             "config": config,
         }
-        write_json_atomic(run_dir / RESULTS_FILE, results)
-        logger.hparams(_hparams(cfg), {**result.best_metrics, **result.test_metrics})
+        if main_rank:
+            task.write_artifacts(model, data, run_dir, logger)
+            write_json_atomic(run_dir / RESULTS_FILE, results)
+            logger.hparams(results["hparams"], _key_metrics(results), experiment=not _in_sweep())
     finally:
         logger.close()
-    _print_summary(results, run_dir)
-    metric = cfg.get("optimized_metric")
-    if metric:
-        return _lookup_metric(results, metric)
-    return None
+    if main_rank:
+        _print_summary(results, run_dir)
+    return results
+
+
+def _in_sweep() -> bool:
+    """Whether this run is a job of a multirun (its torchrun workers inherit DLRUN_SWEEP_JOB)."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.get().mode == RunMode.MULTIRUN or os.environ.get("DLRUN_SWEEP_JOB") == "1"
+
+
+def _train_spawned(cfg: DictConfig, run_dir: Path, devices: int) -> dict[str, Any]:
+    """trainer.devices=N: the same run in N processes started by torchrun, all in this run dir
+    (rank 0 writes it); returns rank 0's results."""
+    from dlrun import distributed
+    from dlrun.results import read_results
+    from dlrun.rundir import quote_override
+    from dlrun.sweep import override_key
+
+    task_overrides = [o for o in _overrides() if override_key(o) != "ckpt_path"]
+    if cfg.get("ckpt_path"):
+        task_overrides.append(f"ckpt_path={quote_override(str(cfg.ckpt_path))}")
+    args = ["train", *task_overrides, f"hydra.run.dir={quote_override(str(run_dir))}",
+            "hydra.output_subdir=null", "hydra/job_logging=disabled"]
+    code = distributed.launch(devices, args, env={"DLRUN_SWEEP_JOB": "1"} if _in_sweep() else None)
+    try:
+        results = read_results(run_dir)
+    except (OSError, ValueError):
+        results = {}
+    if code == 0 and results.get("status") == "completed":
+        return results
+    if results.get("status") in ("failed", "interrupted"):
+        raise RecordedFailure(str(results.get("error")), exit_code=code or 1)
+    raise DlrunError(f"distributed training failed (torchrun exit code {code}); see the messages above", exit_code=code or 1)
 
 
 def _lookup_metric(results: dict[str, Any], metric: str) -> float:
     for section in ("test", "best", "final"):
-        if metric in results[section]:
+        if metric in (results.get(section) or {}):
             return float(results[section][metric])
-    raise DlrunError(f"optimized_metric: no metric '{metric}' in the run's results")
+    available = sorted({k for s in ("test", "best", "final") for k in (results.get(s) or {})})
+    raise DlrunError(f"optimized_metric: no metric '{metric}' in the run's results (available: {', '.join(available)})")
 
 
 def resume_command(checkpoint: str) -> str:
@@ -164,27 +450,54 @@ def _overrides() -> list[str]:
 
 
 def _hparams(cfg: DictConfig) -> dict[str, Any]:
-    """Group choices and the overridden values: what distinguishes this run from its siblings."""
+    """Group choices and the overridden values (as the config holds them, so 1e-3 and 0.001 are
+    one value): what distinguishes this run from its siblings. Run-control keys (sweep.*,
+    ckpt_path) are left out: they never change what a run computes."""
     from hydra.core.hydra_config import HydraConfig
 
+    from dlrun.sweep import is_run_control, job_identity, override_key
+
     hydra_cfg = HydraConfig.get()
-    params: dict[str, Any] = {f"{k}": v for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra") and v}
-    for override in hydra_cfg.overrides.task:
-        key, _, value = override.lstrip("+~").partition("=")
+    params: dict[str, Any] = {str(k): v for k, v in hydra_cfg.runtime.choices.items() if not is_run_control(str(k)) and v}
+    for override in job_identity(list(hydra_cfg.overrides.task)):
+        key = override_key(override)
+        value: Any = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if isinstance(value, ListConfig):
+            value = str(OmegaConf.to_container(value))
+        if value is None or isinstance(value, DictConfig):
+            value = override.partition("=")[2]
         params[key] = value
     params["seed"] = int(cfg.seed)
     return params
 
 
+def _write_traceback(run_dir: Path) -> Path:
+    log = run_dir / "error.log"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+    except OSError:
+        pass
+    return log
+
+
 def _record_failure(run_dir: Path, cfg: DictConfig, started: float, status: str, message: str) -> None:
+    """results.json of a run that did not complete (rank 0 only: it owns the run dir)."""
+    from dlrun import distributed
     from dlrun.results import RESULTS_FILE, write_json_atomic
 
+    if not distributed.is_main():
+        return
+    try:
+        hparams = _hparams(cfg)
+    except Exception:  # the config itself may be what failed
+        hparams = None
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / RESULTS_FILE, {
             "status": status, "error": message, "run_dir": str(run_dir),
             "wall_time_s": round(time.time() - started, 3), "overrides": _overrides(),
-            "seed": cfg.get("seed"),
+            "hparams": hparams, "seed": cfg.get("seed"), "resumed_from": cfg.get("ckpt_path"),
         })
     except OSError:
         pass

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dlrun import distributed
 from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import Batches, DataModule
 from dlrun.early_stopping import EarlyStopping
@@ -110,8 +111,9 @@ class Trainer:
         log_every_n_steps: int = 50,
         deterministic: bool = False,
         progress_bar: bool = True,
+        devices: int = 1,
     ) -> None:
-        positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches,
+        positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches, "devices": devices,
                     "val_every_n_epochs": val_every_n_epochs, "log_every_n_steps": log_every_n_steps}
         for key, value in positive.items():
             if not isinstance(value, int) or value < 1:
@@ -142,7 +144,8 @@ class Trainer:
         self.stopper = EarlyStopping(mode, es["patience"], es["min_delta"], keep_best_weights=self.restore_best)
         self.log_every = log_every_n_steps
         self.deterministic = deterministic
-        self.progress_bar = progress_bar
+        self.progress_bar = progress_bar and distributed.is_main()
+        self.devices = devices  # processes of a data-parallel run (started by dlrun.train through torchrun)
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.device.type == "cuda" and self.amp_dtype == torch.float16)
         self.epoch = 0          # completed epochs
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
@@ -166,7 +169,7 @@ class Trainer:
         with torch.no_grad(), self.autocast():
             metrics = task.evaluate(model, self._batches(data.loader(split)), split)
         model.train()
-        return {f"{split}/{k}": v for k, v in metrics.items()}
+        return distributed.broadcast_object({f"{split}/{k}": v for k, v in metrics.items()})
 
     def _optimizer_step(self, model: nn.Module, optimizer: torch.optim.Optimizer, regularizer: Regularizer, want_norm: bool) -> torch.Tensor | None:
         grad_norm = None
@@ -205,6 +208,8 @@ class Trainer:
         }
 
     def _save(self, name: str, state: dict[str, Any]) -> None:
+        if not distributed.is_main():
+            return
         try:
             save_checkpoint(state, self.run_dir / "checkpoints" / name)
         except OSError as err:
@@ -230,7 +235,7 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------
     def steps_per_epoch(self, data: DataModule) -> int:
         """Optimizer steps per epoch (what per-iteration schedules count)."""
-        return math.ceil(len(data.loader("train", train=True)) / self.accumulate)
+        return math.ceil(len(distributed.shard(data.loader("train", train=True))) / self.accumulate)
 
     def fit(
         self,
@@ -268,7 +273,7 @@ class Trainer:
                       stop: StopRequest) -> FitResult:
         from tqdm import tqdm
 
-        train_batches = data.loader("train", train=True)
+        train_batches = distributed.shard(data.loader("train", train=True))
         result = FitResult()
         step_hook = getattr(task, "on_train_step", None)
         epoch_hook = getattr(task, "on_epoch_end", None)
@@ -315,16 +320,18 @@ class Trainer:
                     bar.set_postfix({k: f"{(v / samples).item():.4f}" for k, v in sums.items()})
                 every = self.ckpt.get("every_n_steps")
                 mid_epoch = self.batch_in_epoch < len(train_batches)
-                if mid_epoch and (stop.requested or (every and self.global_step % int(every) == 0)):
+                stopping = distributed.any_rank(stop.requested)  # all ranks stop at the same step
+                if mid_epoch and (stopping or (every and self.global_step % int(every) == 0)):
                     self._check_finite(first_bad, epoch)
                     if self.ckpt["save_last"]:
                         self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))
-                    if stop.requested:
+                    if stopping:
                         bar.close()
                         raise self._interrupted(epoch)
             bar.close()
             self._check_finite(first_bad, epoch)
             elapsed = time.perf_counter() - started
+            sums, samples = distributed.sum_across_ranks(sums, samples)
             self.epoch, self.batch_in_epoch = epoch, 0
             metrics = {f"train/{k}": (v / max(samples, 1)).item() for k, v in sums.items()}
             metrics.update({"lr": schedule.lr, "time/epoch_s": elapsed, "time/samples_per_s": samples / max(elapsed, 1e-9)})
@@ -348,7 +355,7 @@ class Trainer:
                 self._save("best.pt", state)
             if self.ckpt["save_last"]:
                 self._save("last.pt", state)
-            if stop.requested:
+            if distributed.any_rank(stop.requested):
                 raise self._interrupted(epoch)
         if self.ckpt["save_last"] and not (self.run_dir / "checkpoints" / "last.pt").exists():
             self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))  # resumed at the end
@@ -372,11 +379,13 @@ class Trainer:
         return metrics[self.monitor]
 
     def _check_finite(self, first_bad: torch.Tensor, epoch: int) -> None:
-        step = int(first_bad.item())
+        step = int(distributed.max_across_ranks(first_bad).item())
         if step >= 0:
             raise TrainingDiverged(epoch, step)
 
     def _print_epoch(self, epoch: int, metrics: dict[str, float], improved: bool, tqdm: Any) -> None:
+        if not distributed.is_main():
+            return
         shown = [k for k in ("train/loss", "train/acc", "val/loss", "val/acc") if k in metrics]
         shown += [k for k in metrics if k.startswith("val/") and k not in shown]
         parts = [f"{k} {metrics[k]:.4f}" for k in shown] + [f"lr {metrics['lr']:.3g}", f"{metrics['time/epoch_s']:.1f}s"]

@@ -25,6 +25,10 @@ class DataModule(Protocol):
 
     meta: facts models need (in_features, input_shape, num_classes, class_names, ...): a model
     config value left at null is filled from here.
+
+    Optional: `preflight_meta`, stand-ins for meta entries known only after setup (a vocabulary
+    size), so the pre-flight check can build the model; `load_state_dict(state)`, called before
+    setup on resume and eval with what `state_dict()` returned.
     """
 
     meta: dict[str, Any]

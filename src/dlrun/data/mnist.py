@@ -16,6 +16,15 @@ DOWNLOAD_TIMEOUT_S = 60
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
+def read_uint8_idx(path: Path, ndim: int) -> torch.Tensor:
+    """An IDX file that must hold uint8 values in `ndim` dimensions (3: images, 1: labels)."""
+    array = read_idx(path)
+    if array.dtype != torch.uint8 or array.dim() != ndim:
+        kind = "images (N, H, W)" if ndim == 3 else "labels (N,)"
+        raise DlrunError(f"{path}: expected uint8 {kind}, found {array.dtype} of shape {list(array.shape)} (a different file under this name?)")
+    return array
+
+
 def find_idx_files(dirs: list[Path]) -> list[Path] | None:
     """The four IDX files from the first folder that has all of them (each plain or .gz)."""
     for folder in dirs:
@@ -105,5 +114,5 @@ class MNIST(ImageClassificationData):
         return sources
 
     def parse(self, sources: list[Path]) -> dict[str, torch.Tensor]:
-        train_x, train_y, test_x, test_y = (read_idx(p, ndim) for p, ndim in zip(sources, (3, 1, 3, 1)))
+        train_x, train_y, test_x, test_y = (read_uint8_idx(p, ndim) for p, ndim in zip(sources, (3, 1, 3, 1)))
         return {"train_x": train_x.unsqueeze(1), "train_y": train_y.long(), "test_x": test_x.unsqueeze(1), "test_y": test_y.long()}

@@ -15,6 +15,11 @@ class TensorBatches:
     Shuffling draws one permutation per epoch from the run seed and the epoch number, so the order does not
     depend on any global RNG and a resumed run replays it exactly. `transform` (augmentation) works on
     a whole batch at once.
+
+    Sharded (`shard(rank, world_size)`, data-parallel training), each process takes every
+    world_size-th sample of the same epoch order, padded by wrapping around to a multiple of
+    world_size (torch's DistributedSampler semantics): all ranks get the same number of batches,
+    and batch t of all ranks together is batch t of one process with world_size times the batch size.
     """
 
     def __init__(
@@ -38,6 +43,14 @@ class TensorBatches:
         self.transform = transform
         self.epoch = 0
         self.skip = 0
+        self.rank = 0
+        self.world_size = 1
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Draw only this rank's share of every epoch (see the class docstring)."""
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
+        self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int, seed: int = 0) -> None:
         self.epoch = epoch
@@ -45,11 +58,18 @@ class TensorBatches:
 
     @property
     def num_samples(self) -> int:
-        return len(self.tensors[0])
+        """Samples per epoch of this rank (all of them when not sharded)."""
+        return -(-len(self.tensors[0]) // self.world_size)
 
     def __len__(self) -> int:
         full, rest = divmod(self.num_samples, self.batch_size)
         return full if (self.drop_last or rest == 0) else full + 1
+
+    def _rank_share(self, order: torch.Tensor) -> torch.Tensor:
+        padded_size = self.num_samples * self.world_size
+        if padded_size > len(order):
+            order = order.repeat(-(-padded_size // len(order)))[:padded_size]
+        return order[self.rank : padded_size : self.world_size]
 
     def _generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
@@ -57,10 +77,13 @@ class TensorBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         device = self.tensors[0].device
         generator = self._generator()
+        total = len(self.tensors[0])
         if self.shuffle:
-            order = torch.randperm(self.num_samples, generator=generator).to(device)
+            order = torch.randperm(total, generator=generator).to(device)
         else:
             order = None
+        if self.world_size > 1:
+            order = self._rank_share(order if order is not None else torch.arange(total, device=device))
         start, self.skip = self.skip * self.batch_size, 0
         for begin in range(start, len(self) * self.batch_size, self.batch_size):
             if order is None:

@@ -48,3 +48,22 @@ class WeightSelection(Regularizer):
         if self._cache is None or self._cache[0] != id(model):
             self._cache = (id(model), selected_weights(model, self.include, self.exclude))
         return self._cache[1]
+
+
+class WeightPenalty(WeightSelection):
+    """A penalty `weight * norm(w)` summed over the selected weights and added to the loss."""
+
+    def __init__(self, weight: float, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()) -> None:
+        super().__init__(include, exclude)
+        if weight < 0:
+            raise ValueError(f"weight must be >= 0, got {weight}")
+        self.weight = weight
+
+    def norm(self, w: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+        weights = self.weights(model)
+        if not weights or self.weight == 0:
+            return None
+        return self.weight * sum(self.norm(w) for w in weights)

@@ -5,20 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from dlrun.regularizers.base import WeightSelection
+from dlrun.regularizers.base import WeightPenalty
 
 
-class L1Penalty(WeightSelection):
+class L1Penalty(WeightPenalty):
     def __init__(self, weight: float = 1e-4, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()) -> None:
-        super().__init__(include, exclude)
-        if weight < 0:
-            raise ValueError(f"weight must be >= 0, got {weight}")
-        self.weight = weight
+        super().__init__(weight, include, exclude)
 
-    def penalty(self, model: nn.Module) -> torch.Tensor | None:
-        weights = self.weights(model)
-        if not weights or self.weight == 0:
-            return None
-        return self.weight * sum(w.abs().sum() for w in weights)
+    def norm(self, w: torch.Tensor) -> torch.Tensor:
+        return w.abs().sum()

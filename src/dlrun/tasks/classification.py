@@ -1,5 +1,9 @@
-"""Classification: batch (x, y) -> logits -> loss; accuracy, a confusion matrix, per-class precision
-and recall, and for images the largest-loss test images and the first-layer filters."""
+"""Classification: batch (inputs..., y) -> logits -> loss; accuracy, F1, a confusion matrix,
+per-class precision and recall, and for images the largest-loss test images and the first-layer filters.
+
+A batch is a tuple whose last element is the integer labels; the elements before it are the
+model's inputs: (x, y) calls model(x), (tokens, lengths, y) calls model(tokens, lengths).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,23 @@ def predictions(logits: torch.Tensor) -> torch.Tensor:
     if logits.dim() == 2 and logits.shape[1] > 1:
         return logits.argmax(dim=1)
     return (logits.reshape(-1) > 0).long()
+
+
+def f1_score(confusion: torch.Tensor) -> float:
+    """F1 from a confusion matrix (rows = true class): for 2 classes the F1 of class 1 (the class a
+    single positive logit predicts); for more, the unweighted mean of the per-class F1 (macro-F1).
+    A class that is never true nor predicted has F1 0."""
+    confusion = confusion.double()
+    true_pos = confusion.diag()
+    denominator = confusion.sum(0) + confusion.sum(1)  # predicted + actual = 2 TP + FP + FN
+    per_class = torch.where(denominator > 0, 2 * true_pos / denominator.clamp_min(1), torch.zeros_like(true_pos))
+    return float(per_class[1]) if len(per_class) == 2 else float(per_class.mean())
+
+
+def split_batch(batch: Any) -> tuple[tuple[Any, ...], torch.Tensor]:
+    """(model inputs, labels) of a batch tuple: the labels are its last element."""
+    *inputs, targets = batch
+    return tuple(inputs), targets
 
 
 def confusion_matrix(targets: torch.Tensor, preds: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -93,8 +114,8 @@ class ClassificationTask:
         self.loss.to(device)
 
     def training_step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x, y = batch[0], batch[1]
-        logits = model(x)
+        inputs, y = split_batch(batch)
+        logits = model(*inputs)
         loss = self.loss(logits, y)
         acc = (predictions(logits.detach()) == y).float().mean()
         return loss, {"acc": acc}
@@ -105,21 +126,21 @@ class ClassificationTask:
         loss_total: torch.Tensor | None = None
         worst = TopLosses(self.top_losses) if split == "test" and self.top_losses else None
         for batch in batches:
-            x, y = batch[0], batch[1]
-            logits = model(x)
+            inputs, y = split_batch(batch)
+            logits = model(*inputs)
             batch_loss = self.loss(logits, y).float() * len(y)
             loss_total = batch_loss if loss_total is None else loss_total + batch_loss
             confusion += confusion_matrix(y, predictions(logits), self.num_classes).cpu()
             count += len(y)
-            if worst is not None and x.dim() == 4 and logits.dim() == 2 and logits.shape[1] > 1:
-                worst.update(x, logits, y)
+            if worst is not None and len(inputs) == 1 and inputs[0].dim() == 4 and logits.dim() == 2 and logits.shape[1] > 1:
+                worst.update(inputs[0], logits, y)
         if count == 0:
             return {}
         self.confusion[split] = confusion
         if worst is not None and worst.losses is not None:
             self.worst[split] = worst
         correct = confusion.diag().sum().item()
-        return {"loss": float(loss_total) / count, "acc": correct / count}
+        return {"loss": float(loss_total) / count, "acc": correct / count, "f1": f1_score(confusion)}
 
     # -- optional trainer hooks --------------------------------------------------------------
     def on_train_step(self, model: nn.Module, step: int, logger: RunLogger) -> None:

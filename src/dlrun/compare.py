@@ -1,0 +1,350 @@
+"""`dlrun compare PATH...`: one table for many runs, seeds grouped as mean ± std (n).
+
+Reads only results.json files (no torch): a multirun dir, run dirs, or any folder above them.
+Runs whose hyperparameters differ only in `seed` form one row; the columns are the
+hyperparameters that vary between the rows, then the chosen metrics. The table is printed and
+written as CSV and Markdown; `--plot METRIC --x KEY` draws METRIC against one hyperparameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlrun.errors import DlrunError
+
+RESULTS = "results.json"
+LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|mse|mae|rmse|time|epe", re.I)
+GROUPED_OUT = ("seed",)  # keys that repeat a configuration instead of defining a new one
+
+
+@dataclass
+class Run:
+    """One run's results.json, with the hyperparameters that identify its configuration."""
+
+    path: Path
+    results: dict[str, Any]
+    hparams: dict[str, Any]
+
+    @property
+    def completed(self) -> bool:
+        return self.results.get("status") == "completed"
+
+    def metric(self, name: str) -> float | None:
+        """A metric by name: test, then best (validation at the best epoch), then final metrics,
+        then a top-level number such as epochs_run or wall_time_s."""
+        for section in ("test", "best", "final"):
+            value = (self.results.get(section) or {}).get(name)
+            if isinstance(value, (int, float)):
+                return float(value)
+        value = self.results.get(name)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass
+class Group:
+    """The runs of one configuration (usually the seeds of it)."""
+
+    key: tuple[tuple[str, str], ...]
+    runs: list[Run] = field(default_factory=list)
+
+    def values(self, metric: str) -> list[float]:
+        found = [r.metric(metric) for r in self.runs if r.completed]
+        return [v for v in found if v is not None and math.isfinite(v)]
+
+    def stats(self, metric: str) -> tuple[float, float, int]:
+        """(mean, sample standard deviation (n-1; nan for one run), n) over completed runs."""
+        values = self.values(metric)
+        if not values:
+            return math.nan, math.nan, 0
+        std = statistics.stdev(values) if len(values) > 1 else math.nan
+        return statistics.fmean(values), std, len(values)
+
+    @property
+    def failed(self) -> int:
+        return sum(not r.completed for r in self.runs)
+
+
+# -- finding and reading runs -------------------------------------------------------------------
+def find_runs(paths: Iterable[str | Path]) -> list[Run]:
+    """Every run under `paths` (a run dir, a multirun dir, or any folder above them); earlier
+    attempts kept by a sweep resume (attempt-*) are left out."""
+    runs: list[Run] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise DlrunError(f"no such file or directory: {path}")
+        files = [path] if path.is_file() else ([path / RESULTS] if (path / RESULTS).is_file() else sorted(path.rglob(RESULTS)))
+        for file in files:
+            inside = file.parent.relative_to(path).parts if path.is_dir() else ()
+            if file.name != RESULTS or any(part.startswith("attempt-") for part in inside):
+                continue
+            resolved = file.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            runs.append(read_run(file))
+    if not runs:
+        raise DlrunError(f"no runs found (no {RESULTS}) under {', '.join(str(p) for p in paths)}")
+    return runs
+
+
+def read_run(file: Path) -> Run:
+    try:
+        results = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        raise DlrunError(f"cannot read {file}: {err}") from err
+    if not isinstance(results, dict):
+        raise DlrunError(f"{file} is not a dlrun results file")
+    return Run(file.parent, results, hparams_of(results))
+
+
+def hparams_of(results: dict[str, Any]) -> dict[str, Any]:
+    """The run's hyperparameters: results.json's `hparams`, or else its override strings."""
+    hparams = results.get("hparams")
+    if isinstance(hparams, dict):
+        return dict(hparams)
+    params: dict[str, Any] = {}
+    for override in results.get("overrides") or []:
+        key, _, value = str(override).lstrip("+~").partition("=")
+        if not key.startswith(("sweep.", "hydra")) and key != "ckpt_path":
+            params[key] = value
+    if results.get("seed") is not None:
+        params["seed"] = results["seed"]
+    return params
+
+
+# -- grouping -------------------------------------------------------------------------------------
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "-" if value is None else str(value)
+
+
+def varying_keys(runs: list[Run]) -> list[str]:
+    """Hyperparameters (seed aside) whose value is not the same in every run, in first-seen order."""
+    keys: list[str] = []
+    for run in runs:
+        keys += [k for k in run.hparams if k not in keys and k not in GROUPED_OUT]
+    return [k for k in keys if len({_text(r.hparams.get(k)) for r in runs}) > 1]
+
+
+def group_runs(runs: list[Run], keys: list[str]) -> list[Group]:
+    groups: dict[tuple[tuple[str, str], ...], Group] = {}
+    for run in runs:
+        key = tuple((k, _text(run.hparams.get(k))) for k in keys)
+        groups.setdefault(key, Group(key)).runs.append(run)
+    return list(groups.values())
+
+
+def default_metrics(runs: list[Run]) -> list[str]:
+    """Validation metrics at the best epoch, then test metrics, of the first completed run."""
+    for run in runs:
+        if run.completed:
+            return [*(run.results.get("best") or {}), *(run.results.get("test") or {})]
+    return []
+
+
+def available_metrics(runs: list[Run]) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        for section in ("test", "best", "final"):
+            names += [k for k in (run.results.get(section) or {}) if k not in names]
+    return names
+
+
+def higher_is_better(metric: str) -> bool:
+    return not LOWER_IS_BETTER.search(metric)
+
+
+def sort_groups(groups: list[Group], metric: str, descending: bool | None) -> list[Group]:
+    """Best first by the mean of `metric` (direction guessed from its name unless given); rows
+    without a value go last."""
+    if descending is None:
+        descending = higher_is_better(metric)
+
+    def key(group: Group) -> tuple[int, float]:
+        mean = group.stats(metric)[0]
+        if math.isnan(mean):
+            return (1, 0.0)
+        return (0, -mean if descending else mean)
+
+    return sorted(groups, key=key)
+
+
+# -- output ---------------------------------------------------------------------------------------
+def fmt_stat(mean: float, std: float, n: int) -> str:
+    if n == 0:
+        return "-"
+    if math.isnan(std):
+        return f"{mean:.4f} (n={n})"
+    return f"{mean:.4f} ± {std:.4f} (n={n})"
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    csv_header: list[str]
+    csv_rows: list[list[Any]]
+
+
+def build_table(groups: list[Group], keys: list[str], metrics: list[str]) -> Table:
+    show_failed = any(g.failed for g in groups)
+    header = [*keys, "runs", *(["failed"] if show_failed else []), *metrics]
+    csv_header = [*keys, "runs", "failed"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std", "n")]
+    rows, csv_rows = [], []
+    for group in groups:
+        values = [v for _, v in group.key]
+        stats = [group.stats(m) for m in metrics]
+        rows.append([*values, str(len(group.runs)), *([str(group.failed)] if show_failed else []),
+                     *(fmt_stat(*s) for s in stats)])
+        csv_rows.append([*values, len(group.runs), group.failed] + [_csv_number(x) for s in stats for x in s])
+    return Table(header, rows, csv_header, csv_rows)
+
+
+def _csv_number(value: float | int) -> Any:
+    return "" if isinstance(value, float) and math.isnan(value) else value
+
+
+def render_terminal(table: Table) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in table.rows)) if table.rows else len(h) for i, h in enumerate(table.header)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(table.header), line(["-" * w for w in widths]), *(line(r) for r in table.rows)])
+
+
+def render_markdown(table: Table) -> str:
+    escape = lambda c: c.replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(map(escape, table.header)) + " |", "|" + "|".join("---" for _ in table.header) + "|"]
+    lines += ["| " + " | ".join(map(escape, r)) + " |" for r in table.rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(table: Table, path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(table.csv_header)
+        writer.writerows(table.csv_rows)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def plot(groups: list[Group], keys: list[str], metric: str, x: str, path: Path) -> Path:
+    """METRIC (mean ± std over seeds) against hyperparameter `x`, one line per setting of the
+    other varying hyperparameters; log x-axis when numeric values span a decade or more."""
+    from dlrun.plots.figure import new_figure
+
+    others = [k for k in keys if k != x]
+    lines: dict[tuple[tuple[str, str], ...], list[tuple[str, float, float]]] = {}
+    for group in groups:
+        mean, std, n = group.stats(metric)
+        if n == 0:
+            continue
+        setting = dict(group.key)
+        label = tuple((k, setting[k]) for k in others)
+        lines.setdefault(label, []).append((setting[x], mean, 0.0 if math.isnan(std) else std))
+    if not lines:
+        raise DlrunError(f"--plot: no completed run has metric '{metric}'")
+    numeric = all(_number(v) is not None for pts in lines.values() for v, _, _ in pts)
+    categories = sorted({v for pts in lines.values() for v, _, _ in pts}, key=lambda v: (_number(v) or 0.0) if numeric else v)
+    fig, ax = new_figure(figsize=(6.4, 4.2))
+    for label, points in sorted(lines.items()):
+        points.sort(key=lambda p: (_number(p[0]) or 0.0) if numeric else categories.index(p[0]))
+        xs = [_number(p[0]) if numeric else categories.index(p[0]) for p in points]
+        name = ", ".join(f"{k}={v}" for k, v in label) or metric
+        ax.errorbar(xs, [p[1] for p in points], yerr=[p[2] for p in points], marker="o", capsize=3, label=name)
+    if numeric:
+        values = [_number(v) for v in categories]
+        positive = [v for v in values if v is not None and v > 0]
+        if len(positive) == len(values) and max(positive) / min(positive) >= 10:
+            ax.set_xscale("log")
+    else:
+        ax.set_xticks(range(len(categories)), categories)
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{metric} (mean ± std over seeds)")
+    ax.grid(True, alpha=0.3)
+    if len(lines) > 1 or others:
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+# -- the command ----------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dlrun compare",
+        description="Compare runs: one row per configuration, seeds grouped as mean ± std (n) (sample std, n-1).",
+        epilog="examples:\n  dlrun compare outputs/multirun/2026-01-01_12-00-00_abc123\n"
+               "  dlrun compare outputs/multirun/<dir> --metrics val/acc,test/acc --sort test/acc\n"
+               "  dlrun compare outputs/multirun/<dir> --plot test/acc --x optimizer.lr",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="multirun dirs, run dirs, or folders above them")
+    p.add_argument("--metrics", help="comma-separated metric names (default: best-epoch val metrics and test metrics)")
+    p.add_argument("--sort", metavar="METRIC", help="order rows by this metric's mean, best first")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument("--ascending", action="store_true", help="smallest first (default for loss/error metrics)")
+    order.add_argument("--descending", action="store_true", help="largest first (default for the others)")
+    p.add_argument("--out", metavar="DIR", help="where compare.csv/.md go (default: the multirun dir if one PATH, else .)")
+    p.add_argument("--plot", metavar="METRIC", help="also plot this metric against --x")
+    p.add_argument("--x", metavar="KEY", help="the hyperparameter on the plot's x-axis (one of the varying columns)")
+    return p
+
+
+def main(args: list[str]) -> int:
+    """Entry of `dlrun compare`."""
+    try:
+        opts = parser().parse_args(args)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    runs = find_runs(opts.paths)
+    keys = varying_keys(runs)
+    metrics = [m.strip() for m in opts.metrics.split(",") if m.strip()] if opts.metrics else default_metrics(runs)
+    known = available_metrics(runs)
+    for metric in [*metrics, *([opts.sort] if opts.sort else []), *([opts.plot] if opts.plot else [])]:
+        if metric not in known and not any(r.metric(metric) is not None for r in runs):
+            raise DlrunError(f"unknown metric '{metric}' (available: {', '.join(known) or 'none: no run completed'})")
+    groups = group_runs(runs, keys)
+    sort_by = opts.sort or (metrics[0] if metrics else None)
+    if sort_by:
+        groups = sort_groups(groups, sort_by, True if opts.descending else False if opts.ascending else None)
+    table = build_table(groups, keys, metrics)
+    out = Path(opts.out) if opts.out else _default_out(opts.paths)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(table, out / "compare.csv")
+    (out / "compare.md").write_text(render_markdown(table))
+    failed = sum(g.failed for g in groups)
+    print(f"{len(runs)} runs, {len(groups)} configurations" + (f", {failed} runs did not complete" if failed else ""))
+    print(render_terminal(table))
+    print(f"\nwrote {out / 'compare.csv'} and {out / 'compare.md'}")
+    if opts.plot:
+        if not opts.x:
+            raise DlrunError("--plot needs --x KEY (one of: " + (", ".join(keys) or "no hyperparameter varies") + ")")
+        if opts.x not in keys:
+            raise DlrunError(f"--x: '{opts.x}' does not vary between the runs (varying: {', '.join(keys) or 'none'})")
+        name = re.sub(r"[^\w.-]+", "_", f"compare_{opts.plot}_vs_{opts.x}") + ".png"
+        print(f"wrote {plot(groups, keys, opts.plot, opts.x, out / name)}")
+    return 0
+
+
+def _default_out(paths: list[str]) -> Path:
+    if len(paths) == 1 and Path(paths[0]).is_dir() and not (Path(paths[0]) / RESULTS).exists():
+        return Path(paths[0])
+    return Path(".")

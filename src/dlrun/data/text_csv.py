@@ -1,0 +1,66 @@
+"""Text classification from CSV-like files with one `text, label` per line (the course lab's SST form)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dlrun.data.text_data import SPLITS, RawSplit, TextClassificationData, read_text
+from dlrun.errors import DlrunError
+
+LINE_FORMAT = "one 'text, label' per line (the label after the last comma)"
+
+
+def read_labelled_lines(path: Path) -> RawSplit:
+    """Parse `path`: each non-blank line is `text, label`, split at the last comma (the text may
+    contain commas); bytes that are not UTF-8 are replaced, never an error."""
+    if not path.is_file():
+        raise DlrunError(f"data file not found: {path} (expected {LINE_FORMAT}; set dataset.root and dataset.files)")
+    try:
+        content = read_text(path.read_bytes())
+    except OSError as err:
+        raise DlrunError(f"cannot read {path}: {err.strerror or err}") from err
+    texts, labels = [], []
+    for number, line in enumerate(content.splitlines(), start=1):
+        if not line.strip():
+            continue
+        text, comma, label = line.rpartition(",")
+        if not comma or not label.strip():
+            raise DlrunError(f"{path}:{number}: expected {LINE_FORMAT}, got {line[:60]!r}")
+        texts.append(text.strip())
+        labels.append(label.strip())
+    return RawSplit(texts, labels)
+
+
+class TextCSV(TextClassificationData):
+    """Train/val/test from three files in `root` (file names in `files`).
+
+    labels: the class order (class i = labels[i]); null orders the labels found in train by
+    frequency, as the lab's label vocabulary does (SST: positive = 0, negative = 1).
+    """
+
+    def __init__(
+        self,
+        root: str = "data",
+        files: dict[str, str] | None = None,
+        labels: list[str] | None = None,
+        tokenizer: dict[str, Any] | None = None,
+        vocab: dict[str, Any] | None = None,
+        embeddings: dict[str, Any] | None = None,
+        max_len: int | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        bucket: int = 0,
+        seed: int = 7052020,
+    ) -> None:
+        files = dict(files or {})
+        missing = [s for s in SPLITS if not files.get(s)]
+        unknown = set(files) - set(SPLITS)
+        if missing or unknown:
+            raise ValueError(f"files must name exactly the splits {list(SPLITS)} (missing {missing}, unknown {sorted(unknown)})")
+        super().__init__(tokenizer, vocab, embeddings, max_len, batch_size, eval_batch_size, bucket, seed, class_names=labels)
+        self.root = Path(root)
+        self.files = {s: self.root / files[s] for s in SPLITS}
+
+    def read_splits(self) -> dict[str, RawSplit]:
+        return {split: read_labelled_lines(path) for split, path in self.files.items()}

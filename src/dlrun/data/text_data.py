@@ -1,0 +1,224 @@
+"""Shared machinery of the text classification datasets (IMDB, SST-style CSV): tokenize, build the
+vocabulary on train, numericalize, load pretrained vectors and serve padded batches."""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from dlrun.data.text_batches import TextBatches, TokenSequences
+from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer
+from dlrun.data.vocab import SPECIALS, Vocab, check_limits
+from dlrun.data.word_vectors import load_word_vectors
+from dlrun.errors import DlrunError
+
+SPLITS = ("train", "val", "test")
+STATE_VERSION = 1
+
+
+@dataclass
+class RawSplit:
+    """A split as read from disk: texts and their label strings (same length)."""
+
+    texts: list[str]
+    labels: list[str]
+
+
+def read_text(data: bytes) -> str:
+    """Decode file contents as UTF-8; bad bytes become U+FFFD instead of an error."""
+    return data.decode("utf-8", errors="replace")
+
+
+class TextClassificationData:
+    """Base class: subclasses implement `read_splits()` (all file I/O) and set `class_names` when
+    the label set is fixed.
+
+    tokenizer: {lowercase, strip_html, pattern} (see dlrun.data.tokenizer). vocab: {max_size,
+    min_freq} (max_size counts the specials, -1 = all; min_freq is >=). embeddings: {path, dim}:
+    path of a GloVe/word2vec text file (null: the model draws random embeddings) and the vector
+    size. max_len: keep the first max_len tokens of each text (null: all). bucket: length
+    bucketing in batches per sorted chunk (0: off). seed: the vectors drawn for words without a
+    pretrained vector (and the subclass's split).
+    """
+
+    def __init__(
+        self,
+        tokenizer: dict[str, Any] | None = None,
+        vocab: dict[str, Any] | None = None,
+        embeddings: dict[str, Any] | None = None,
+        max_len: int | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        bucket: int = 0,
+        seed: int = 7052020,
+        class_names: list[str] | None = None,
+    ) -> None:
+        tok = {"lowercase": True, "strip_html": True, "pattern": WORDS_AND_PUNCTUATION, **(tokenizer or {})}
+        self.tokenizer = Tokenizer(**tok)
+        vocab_cfg = {"max_size": -1, "min_freq": 0, **(vocab or {})}
+        unknown = set(vocab_cfg) - {"max_size", "min_freq"}
+        if unknown:
+            raise ValueError(f"unknown vocab option(s) {sorted(unknown)} (valid: max_size, min_freq)")
+        self.max_size, self.min_freq = int(vocab_cfg["max_size"]), int(vocab_cfg["min_freq"])
+        check_limits(self.max_size, self.min_freq, len(SPECIALS))
+        emb = {"path": None, "dim": 300, **(embeddings or {})}
+        unknown = set(emb) - {"path", "dim"}
+        if unknown:
+            raise ValueError(f"unknown embeddings option(s) {sorted(unknown)} (valid: path, dim)")
+        if int(emb["dim"]) < 1:
+            raise ValueError(f"embeddings.dim must be >= 1, got {emb['dim']}")
+        self.vectors_path: str | None = emb["path"]
+        self.embedding_dim = int(emb["dim"])
+        if max_len is not None and max_len < 1:
+            raise ValueError(f"max_len must be >= 1 or null, got {max_len}")
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ValueError("batch_size and eval_batch_size must be >= 1")
+        if bucket < 0:
+            raise ValueError(f"bucket must be >= 0 (0: off), got {bucket}")
+        if class_names is not None and len(set(class_names)) != len(class_names):
+            raise ValueError(f"labels must be distinct, got {class_names}")
+        self.max_len = max_len
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.bucket = bucket
+        self.seed = seed
+        self.class_names = list(class_names) if class_names is not None else None
+        self.vocab: Vocab | None = None
+        self.splits: dict[str, TokenSequences] = {}
+        self.meta: dict[str, Any] = {"embedding_dim": self.embedding_dim, "pad_index": 0}
+        if self.class_names is not None:
+            self.meta.update(num_classes=len(self.class_names), class_names=list(self.class_names))
+        # Stand-ins that let the pre-flight check build the model before the vocabulary exists.
+        self.preflight_meta: dict[str, Any] = {"vocab_size": len(SPECIALS), "pretrained_embeddings": None, "num_classes": 2}
+
+    # -- subclass hook -----------------------------------------------------------------------------
+    def read_splits(self) -> dict[str, RawSplit]:
+        """Texts and label strings of train, val and test (all of the dataset's file I/O)."""
+        raise NotImplementedError
+
+    # -- DataModule ----------------------------------------------------------------------------------
+    def setup(self, device: torch.device) -> None:
+        started = time.perf_counter()
+        raw = self.read_splits()
+        if self.class_names is None:
+            self.class_names = self._label_order(raw["train"].labels)
+        label_index = {name: i for i, name in enumerate(self.class_names)}
+        for split in SPLITS:
+            labels = [self._label(label_index, name, split, i) for i, name in enumerate(raw[split].labels)]
+            if split == "train" and self.vocab is None:
+                self.vocab, ids, offsets = self._build_vocab(raw[split].texts)
+            else:
+                assert self.vocab is not None
+                ids, offsets = self._numericalize(raw[split].texts, self.vocab)
+            self.splits[split] = TokenSequences(ids, offsets, torch.tensor(labels, dtype=torch.long)).to(device)
+        assert self.vocab is not None
+        self.meta.update(
+            vocab_size=len(self.vocab),
+            num_classes=len(self.class_names),
+            class_names=list(self.class_names),
+            split_sizes={s: len(self.splits[s]) for s in SPLITS},
+        )
+        if self.vectors_path is not None:
+            generator = torch.Generator().manual_seed(self.seed)
+            matrix, found = load_word_vectors(self.vectors_path, self.vocab, self.embedding_dim, generator)
+            self.meta["pretrained_embeddings"] = matrix
+            self.meta["embeddings_found"] = found
+            print(f"dlrun: word vectors for {found:,} of {len(self.vocab):,} vocabulary entries from {self.vectors_path}")
+        print(f"dlrun: {type(self).__name__} train/val/test {len(self.splits['train']):,}/{len(self.splits['val']):,}/"
+              f"{len(self.splits['test']):,} texts, vocabulary {len(self.vocab):,}, loaded in {time.perf_counter() - started:.1f}s")
+
+    def _tokens(self, text: str) -> list[str]:
+        tokens = self.tokenizer(text)
+        return tokens if self.max_len is None else tokens[: self.max_len]
+
+    def _build_vocab(self, texts: list[str]) -> tuple[Vocab, torch.Tensor, torch.Tensor]:
+        """Vocabulary of `texts` and their token ids, in one tokenizing pass.
+
+        Each distinct token gets a provisional id in order of first appearance; counting ids with
+        bincount then gives the frequencies (insertion order = first appearance, the tie-break),
+        and one tensor lookup maps provisional ids to vocabulary ids.
+        """
+        provisional: dict[str, int] = {}
+        flat: array[int] = array("q")
+        lengths: array[int] = array("q")
+        for text in texts:
+            tokens = self._tokens(text)
+            flat.extend([provisional.setdefault(t, len(provisional)) for t in tokens])
+            lengths.append(len(tokens))
+        ids = torch.frombuffer(flat, dtype=torch.long) if len(flat) else torch.zeros(0, dtype=torch.long)
+        counts = torch.bincount(ids, minlength=len(provisional)).tolist()
+        vocab = Vocab.from_counts(Counter(dict(zip(provisional, counts))), self.max_size, self.min_freq)
+        remap = torch.tensor([vocab.index(t) for t in provisional], dtype=torch.long)
+        return vocab, remap[ids] if len(ids) else ids, _offsets(lengths)
+
+    def _numericalize(self, texts: list[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids of `texts` (unknown words -> <UNK>) as one flat tensor plus offsets."""
+        flat: array[int] = array("q")
+        lengths: array[int] = array("q")
+        for text in texts:
+            ids = vocab.encode(self._tokens(text))
+            flat.extend(ids)
+            lengths.append(len(ids))
+        ids_tensor = torch.frombuffer(flat, dtype=torch.long).clone() if len(flat) else torch.zeros(0, dtype=torch.long)
+        return ids_tensor, _offsets(lengths)
+
+    def loader(self, split: str, train: bool = False) -> TextBatches:
+        if split not in self.splits:
+            raise DlrunError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
+        size = self.batch_size if train else self.eval_batch_size
+        return TextBatches(self.splits[split], size, shuffle=train, bucket=self.bucket)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The vocabulary and label order: evaluation and resumed runs must number words the same."""
+        if self.vocab is None or self.class_names is None:
+            return {}
+        return {"version": STATE_VERSION, "vocab": self.vocab.state_dict(), "class_names": list(self.class_names),
+                "tokenizer": self.tokenizer.config(), "max_len": self.max_len}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Reuse a checkpoint's vocabulary and labels instead of building them in `setup`."""
+        if not state:
+            return
+        if state.get("version") != STATE_VERSION:
+            raise DlrunError(f"checkpoint data state has version {state.get('version')}; this dlrun reads {STATE_VERSION}")
+        if state["tokenizer"] != self.tokenizer.config():
+            raise DlrunError(f"dataset.tokenizer differs from the checkpoint's ({state['tokenizer']}); use the same settings")
+        if self.class_names is not None and list(state["class_names"]) != self.class_names:
+            raise DlrunError(f"dataset labels {self.class_names} differ from the checkpoint's {list(state['class_names'])}")
+        self.vocab = Vocab.from_state(state["vocab"])
+        self.class_names = list(state["class_names"])
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def decode(self, split: str, index: int) -> list[str]:
+        """The (truncated) tokens of text `index` of `split` as the model sees them (unknown words as <UNK>)."""
+        assert self.vocab is not None
+        data = self.splits[split]
+        start, end = int(data.offsets[index]), int(data.offsets[index + 1])
+        return self.vocab.decode(data.tokens[start:end].tolist())
+
+    @staticmethod
+    def _label_order(labels: list[str]) -> list[str]:
+        """Label names by descending frequency in train, ties by first appearance (the lab's label vocab)."""
+        counts = Counter(labels)
+        names = sorted(counts, key=lambda name: -counts[name])
+        if len(names) < 2:
+            raise DlrunError(f"the training split has {len(names)} distinct label(s); classification needs at least 2")
+        return names
+
+    def _label(self, index: dict[str, int], name: str, split: str, position: int) -> int:
+        if name not in index:
+            raise DlrunError(f"{split} text {position}: unknown label '{name}' (valid: {', '.join(index)})")
+        return index[name]
+
+
+def _offsets(lengths: array) -> torch.Tensor:  # type: ignore[type-arg]
+    """[0, l0, l0 + l1, ...]: where each text starts in the flat token tensor (plus the end)."""
+    offsets = torch.zeros(len(lengths) + 1, dtype=torch.long)
+    if len(lengths):
+        torch.cumsum(torch.frombuffer(lengths, dtype=torch.long), 0, out=offsets[1:])
+    return offsets

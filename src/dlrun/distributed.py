@@ -1,0 +1,187 @@
+"""Data-parallel training with PyTorch's own DDP, one process per device, launched by `torchrun`
+(or by `trainer.devices=N`, which starts torchrun itself).
+
+Every helper is a no-op in a single process, so the ordinary path pays nothing. Rank 0 owns the
+run dir: it alone logs, prints, writes checkpoints, results.json and figures.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from dlrun.errors import DlrunError
+
+_world = {"size": 1, "rank": 0, "local_rank": 0}
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of several started by torchrun (its env names a world > 1)."""
+    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env() -> None:
+    """Join the process group torchrun describes in the environment (gloo for CPU tensors, NCCL
+    for CUDA ones); each process then uses GPU LOCAL_RANK as its `cuda` device."""
+    if not launched_by_torchrun():
+        return
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local_rank)
+            backend = "cpu:gloo,cuda:nccl"
+        else:
+            backend = "gloo"
+        try:
+            dist.init_process_group(backend=backend)
+        except (RuntimeError, ValueError) as err:
+            raise DlrunError(f"cannot join the torchrun process group: {str(err).splitlines()[0]}") from err
+    _world.update(size=dist.get_world_size(), rank=dist.get_rank(), local_rank=local_rank)
+
+
+def cleanup() -> None:
+    """Leave the process group (end of a distributed run)."""
+    if _world["size"] > 1:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        _world.update(size=1, rank=0, local_rank=0)
+
+
+def world_size() -> int:
+    return _world["size"]
+
+
+def rank() -> int:
+    return _world["rank"]
+
+
+def is_main() -> bool:
+    """Rank 0 (or the only process): the one that logs and writes files."""
+    return _world["rank"] == 0
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's `obj` on every rank (picklable objects only)."""
+    if _world["size"] == 1:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def sum_across_ranks(sums: dict[str, torch.Tensor], count: int) -> tuple[dict[str, torch.Tensor], int]:
+    """Per-rank metric sums and sample counts added over all ranks (one all-reduce)."""
+    if _world["size"] == 1 or not sums:
+        return sums, count
+    import torch.distributed as dist
+
+    keys = sorted(sums)
+    packed = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64) for k in keys]
+                         + [torch.tensor(float(count), dtype=torch.float64, device=sums[keys[0]].device)])
+    dist.all_reduce(packed, op=dist.ReduceOp.SUM)
+    total = {k: packed[i] for i, k in enumerate(keys)}
+    return total, int(packed[-1].item())
+
+
+def max_across_ranks(value: torch.Tensor) -> torch.Tensor:
+    """The largest value of a scalar tensor over all ranks (e.g. the first step with a NaN loss)."""
+    if _world["size"] == 1:
+        return value
+    import torch.distributed as dist
+
+    value = value.clone()
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return value
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` is true on some rank (e.g. a Ctrl-C seen by one process first)."""
+    if _world["size"] == 1:
+        return flag
+    return bool(max_across_ranks(torch.tensor(int(flag))).item())
+
+
+def shard(batches: Any) -> Any:
+    """The training batches of this rank: its slice of the epoch's shuffled order."""
+    if _world["size"] == 1:
+        return batches
+    if not callable(getattr(batches, "shard", None)):
+        raise DlrunError(f"this dataset's batches ({type(batches).__name__}) cannot be split across processes; "
+                         "DDP needs a shard(rank, world_size) method (dlrun.data.tensor_batches.TensorBatches has one)")
+    batches.shard(_world["rank"], _world["size"])
+    return batches
+
+
+class DataParallel(DistributedDataParallel):
+    """PyTorch DDP whose parameter names and state_dict are the plain model's (so checkpoints,
+    regularizer patterns and `dlrun eval` work unchanged), and whose forward without gradients
+    (evaluation) runs the local model without DDP's collectives."""
+
+    def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        if not torch.is_grad_enabled():
+            return self.module(*inputs, **kwargs)
+        return super().forward(*inputs, **kwargs)
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        return self.module.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        return self.module.load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True) -> Any:
+        return self.module.named_parameters(prefix=prefix, recurse=recurse, remove_duplicate=remove_duplicate)
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True) -> Any:
+        return self.module.named_buffers(prefix=prefix, recurse=recurse, remove_duplicate=remove_duplicate)
+
+
+def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """The model under DDP when several processes train it; the model itself otherwise."""
+    if _world["size"] == 1:
+        return model
+    if not any(p.requires_grad for p in model.parameters()):
+        return model  # nothing to synchronise (e.g. a fixed feature extractor)
+    device_ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    return DataParallel(model, device_ids=device_ids)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def launch(nproc: int, dlrun_args: list[str], env: dict[str, str] | None = None) -> int:
+    """Run `dlrun <dlrun_args>` in `nproc` processes on this machine through torchrun; returns its
+    exit code. The dlrun package in use is put first on PYTHONPATH, so the workers run this code."""
+    import dlrun
+
+    env = {**os.environ, **(env or {})}
+    src = str(Path(dlrun.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "dlrun", *dlrun_args]
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too: let them record it and stop
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+        raise
