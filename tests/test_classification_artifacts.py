@@ -94,7 +94,7 @@ def test_artifacts_are_valid_pngs(tmp_path: Path) -> None:
     batches = [(torch.randn(6, 1, 6, 6), torch.tensor([0, 1, 2, 0, 1, 2])) for _ in range(2)]
     with torch.no_grad():
         metrics = task.evaluate(model, batches, "test")
-    assert set(metrics) == {"loss", "acc"} and not math.isnan(metrics["loss"])
+    assert set(metrics) == {"loss", "acc", "f1"} and not math.isnan(metrics["loss"])
     task.write_artifacts(model, Data(), tmp_path, logger)
     logger.close()
     for name in ["confusion_matrix.png", "per_class_metrics.png", "top_losses.png", "training_plot.png",

@@ -24,7 +24,7 @@ class FlakyTask:
     Select with task._target_=test_sweep.FlakyTask +task.fail_after_steps=N."""
 
     def __new__(cls, loss: Any, fail_after_steps: int | None = None, while_exists: str | None = None,
-                interrupt: bool = False) -> Any:
+                interrupt: bool = False, **options: Any) -> Any:
         from dlrun.tasks.classification import ClassificationTask
 
         class _Task(ClassificationTask):
@@ -40,7 +40,7 @@ class FlakyTask:
                     raise RuntimeError("deliberate failure for the test")
                 return super().training_step(model, batch)
 
-        return _Task(loss)
+        return _Task(loss, **options)  # options: the other keys of configs/task/classification.yaml
 
 
 def dlrun(*args: str) -> int:

@@ -71,7 +71,7 @@ def test_lab2_mnist_trains_and_writes_the_course_artifacts(mnist_dir: Path, trai
     assert code == 0
     results = read_results(run)
     assert results["num_params"] == 821_706 and results["epochs_run"] == 2
-    assert set(results["test"]) == {"test/loss", "test/acc"}
+    assert set(results["test"]) == {"test/loss", "test/acc", "test/f1"}
     for name in ["confusion_matrix.png", "per_class_metrics.png", "top_losses.png", "training_plot.png",
                  "filters/step_000000.png", "filters/step_000001.png", "filters/step_000002.png", "filters/final.png"]:
         assert (run / name).read_bytes()[:8] == PNG, name
