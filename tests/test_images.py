@@ -166,7 +166,7 @@ def test_label_out_of_range_is_an_error(tmp_path: Path) -> None:
         MNIST(data_dir=str(tmp_path), download=False, val_size=8).setup(CPU)
 
 
-def test_fashion_mnist_looks_in_the_debian_folder_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fashion_mnist_looks_in_the_debian_folder_by_default(tmp_path: Path) -> None:
     import dlrun.data.fashion_mnist as fm
 
     data = FashionMNIST(data_dir=str(tmp_path), download=False)

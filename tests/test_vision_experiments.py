@@ -10,7 +10,6 @@ import pytest
 
 from conftest import FAST, compose_config, read_results, run_cli, train_in_process
 from dlrun.build import build_data, build_model
-from dlrun.cli import main
 from dlrun.regularizers.base import selected_weights
 from image_files import write_cifar_folder, write_mnist
 
@@ -98,7 +97,7 @@ def test_lab2_cifar_runs_on_the_python_batches(tmp_path: Path, train_run) -> Non
     assert (run / "top_losses.png").read_bytes()[:8] == PNG
 
 
-def test_fast_fmnist_runs_with_amp_and_augmentation(mnist_dir: Path, tmp_path: Path, train_run) -> None:
+def test_fast_fmnist_runs_with_amp_and_augmentation(mnist_dir: Path, train_run) -> None:
     (mnist_dir / "MNIST").rename(mnist_dir / "FashionMNIST")
     code, run = train_run("experiment=fast_fmnist", *tiny(mnist_dir), "dataset.search_dirs=[]", "dataset.augment.crop_padding=2",
                           "dataset.augment.hflip=true", "trainer.max_epochs=1")

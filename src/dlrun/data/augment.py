@@ -39,6 +39,7 @@ class ImageTransform:
         self.hflip = bool(hflip)
 
     def to(self, device: torch.device) -> ImageTransform:
+        """Keep the normalization constants on the data's device."""
         self.scale, self.shift = self.scale.to(device), self.shift.to(device)
         return self
 

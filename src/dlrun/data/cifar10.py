@@ -25,6 +25,7 @@ class CIFAR10(ImageClassificationData):
     default_normalize = "channel"
 
     def look_dirs(self) -> list[Path]:
+        """Folders searched for the batches folder or the tarball, in order."""
         return [self.data_dir, *self.search_dirs]
 
     def find_sources(self) -> list[Path] | None:

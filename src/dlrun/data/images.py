@@ -129,6 +129,7 @@ class ImageClassificationData:
 
     @property
     def cache_path(self) -> Path:
+        """Where the decoded uint8 tensors are cached."""
         return self.data_dir / "dlrun_cache" / f"{self.name}.pt"
 
     # -- loading -----------------------------------------------------------------------------
@@ -192,6 +193,7 @@ class ImageClassificationData:
         return [0.0] * channels, [1.0] * channels
 
     def loader(self, split: str, train: bool = False) -> TensorBatches:
+        """Batches of `split`; train=True shuffles per (seed, epoch) and augments."""
         if not self.splits:
             raise RuntimeError("call setup() before loader()")
         if split not in self.splits:
@@ -201,6 +203,7 @@ class ImageClassificationData:
         return TensorBatches(self.splits[split], self.eval_batch_size, transform=self.eval_transform)
 
     def state_dict(self) -> dict[str, Any]:
+        """Nothing to carry: the files, split seed and statistics rebuild the data exactly."""
         return {}
 
     # -- helpers for subclasses --------------------------------------------------------------

@@ -85,15 +85,18 @@ class MNIST(ImageClassificationData):
 
     @property
     def raw_dir(self) -> Path:
+        """torchvision's folder for the files (where a download puts them)."""
         return self.data_dir / self.folder / "raw"
 
     def look_dirs(self) -> list[Path]:
+        """Folders searched for the four IDX files, in order."""
         return [self.raw_dir, *self.search_dirs]
 
     def find_sources(self) -> list[Path] | None:
         return find_idx_files(self.look_dirs())
 
     def torchvision_class(self) -> Any:
+        """The torchvision dataset class whose mirrors and MD5s the download uses."""
         from torchvision import datasets
 
         return datasets.MNIST
