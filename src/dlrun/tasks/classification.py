@@ -76,6 +76,7 @@ class TopLosses:
         self.probs: torch.Tensor | None = None
 
     def update(self, inputs: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        """Merge one batch: keep the k largest -log p(true class) over everything seen."""
         log_probs = logits.float().log_softmax(dim=1)
         losses = -log_probs.gather(1, targets.long()[:, None]).squeeze(1)
         parts = [losses, inputs, targets, log_probs.exp()]
