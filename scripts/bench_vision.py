@@ -10,7 +10,9 @@ L2 1e-3 on conv and hidden fc weights), run three ways:
             (live when stderr is a terminal: run under `script -qc "..." /dev/null` otherwise);
   plain     a hand-written loop over the same in-memory tensors (batches drawn by index) with the
             same per-epoch validation;
-  tutorial  torchvision's FashionMNIST + per-sample ToTensor/Normalize + DataLoader.
+  tutorial  torchvision's FashionMNIST + per-sample ToTensor/Normalize + DataLoader;
+  dlrun_cli the same dlrun command as a fresh process (python -m dlrun train ...), timed by the
+            trainer's own per-epoch lines (training + validation, as the plain loop's).
 
 Prints seconds per epoch (median over epochs, validation included), the ratio to the plain loop
 and test accuracy. `--fast` also times `dlrun train experiment=fast_fmnist` start to finish as a
@@ -190,6 +192,26 @@ def run_dlrun(data_dir: Path, epochs: int, train_subset: int | None, run_dir: Pa
     return [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stamps[:-1], stamps[1:])], results["test"]["test/acc"]
 
 
+def run_dlrun_process(data_dir: Path, epochs: int, train_subset: int | None, run_dir: Path, threads: int) -> tuple[list[tuple[float, float]], float]:
+    """The same `dlrun train` as a fresh process (the `dlrun_cli` way), as a user runs it; epoch times
+    are the trainer's own (training + validation), read from its per-epoch lines. CPU time is not
+    available per epoch this way and is reported as the wall time."""
+    import re
+
+    overrides = ["experiment=lab2_mnist", "dataset=fashion_mnist", f"dataset.data_dir={data_dir}", f"trainer.max_epochs={epochs}",
+                 "trainer.device=cpu", "trainer.progress_bar=true", f"seed={SEED}", f"hydra.run.dir={run_dir}"]
+    if train_subset is not None:
+        overrides.append(f"dataset.train_subset={train_subset}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run([sys.executable, "-m", "dlrun", "train", *overrides], cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"dlrun train failed:\n{proc.stderr[-2000:]}")
+    seconds = [float(m) for m in re.findall(r"^epoch +\d+/\d+ .* ([0-9.]+)s(?:  \*)?$", proc.stdout, re.M)]
+    for epoch, wall in enumerate(seconds, start=1):
+        print(f"  dlrun_cli epoch {epoch}: {wall:.1f}s", flush=True)
+    return [(t, t) for t in seconds], json.loads((run_dir / "results.json").read_text())["test"]["test/acc"]
+
+
 def run_fast(data_dir: Path, threads: int, out: Path) -> tuple[float, float]:
     """`dlrun train experiment=fast_fmnist` as a fresh process: wall time start to finish."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": str(threads)}
@@ -245,6 +267,9 @@ def main() -> None:
             elif way == "dlrun":
                 shutil.rmtree(work / "run", ignore_errors=True)
                 epoch_times, acc = run_dlrun(data_dir, args.epochs, args.train_subset, work / "run")
+            elif way == "dlrun_cli":
+                shutil.rmtree(work / "run", ignore_errors=True)
+                epoch_times, acc = run_dlrun_process(data_dir, args.epochs, args.train_subset, work / "run", args.threads)
             else:
                 raise SystemExit(f"unknown way {way}")
             skip = 1 if args.epochs > 1 else 0  # the first epoch carries one-time costs (imports, warm-up)
