@@ -41,3 +41,34 @@ class DataModule(Protocol):
 
     def state_dict(self) -> dict[str, Any]:
         """Anything a checkpoint must carry to rebuild the data the same way (e.g. a vocabulary)."""
+
+
+def batch_generator(seed: int, epoch: int, number: int) -> torch.Generator:
+    """A CPU generator for batch `number` of `epoch` (independent of any global RNG)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + number)
+
+
+class EpochSeeded:
+    """The resume-exact randomness every batch iterator shares: `set_epoch(epoch, seed)`, generators
+    drawn from (seed, epoch[, batch number]) only, and `skip` batches at the start of the next pass."""
+
+    epoch: int = 0
+    seed: int = 0
+    skip: int = 0
+
+    def set_epoch(self, epoch: int, seed: int = 0) -> None:
+        self.epoch = epoch
+        self.seed = seed
+
+    def epoch_generator(self) -> torch.Generator:
+        """One generator for the whole epoch (e.g. its shuffle order)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+
+    def batch_generator(self, number: int) -> torch.Generator:
+        """A generator for batch `number` alone (sampling that must not depend on earlier batches)."""
+        return batch_generator(self.seed, self.epoch, number)
+
+    def take_skip(self) -> int:
+        """The batches to skip in this pass (then back to 0)."""
+        start, self.skip = self.skip, 0
+        return start

@@ -10,12 +10,8 @@ from collections.abc import Iterator
 
 import torch
 
+from dlrun.data.base import EpochSeeded
 from dlrun.data.tensor_batches import TensorBatches
-
-
-def batch_generator(seed: int, epoch: int, number: int) -> torch.Generator:
-    """A CPU generator for batch `number` of `epoch` (independent of any global RNG)."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + number)
 
 
 class ClassIndex:
@@ -77,13 +73,13 @@ class TripletBatches(TensorBatches):
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         first = self.skip
         for number, (anchors,) in enumerate(super().__iter__(), start=first):
-            positives, negatives = random_triplets(anchors, self.index, batch_generator(self.seed, self.epoch, number))
+            positives, negatives = random_triplets(anchors, self.index, self.batch_generator(number))
             device = self.images.device
             a, p, n = anchors.to(device), positives.to(device), negatives.to(device)
             yield self.images[a], self.images[p], self.images[n], self.labels[a], self.labels[n]
 
 
-class PKBatches:
+class PKBatches(EpochSeeded):
     """Class-balanced batches: P random classes x K random samples each (without replacement when a
     class has at least K samples), yielded as (images, labels). An epoch has as many batches as
     fit the number of samples."""
@@ -98,13 +94,6 @@ class PKBatches:
             raise ValueError(f"classes_per_batch={classes_per_batch} but the training split has only {len(self.index.present)} classes")
         self.p = classes_per_batch
         self.k = samples_per_class
-        self.epoch = 0
-        self.seed = 0
-        self.skip = 0
-
-    def set_epoch(self, epoch: int, seed: int = 0) -> None:
-        self.epoch = epoch
-        self.seed = seed
 
     def __len__(self) -> int:
         return max(1, len(self.labels) // (self.p * self.k))
@@ -123,7 +112,7 @@ class PKBatches:
         return self.index.pick(classes[:, None].expand(-1, self.k), positions).reshape(-1)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        start, self.skip = self.skip, 0
+        start = self.take_skip()
         for number in range(start, len(self)):
-            chosen = self.batch_indices(batch_generator(self.seed, self.epoch, number)).to(self.images.device)
+            chosen = self.batch_indices(self.batch_generator(number)).to(self.images.device)
             yield self.images[chosen], self.labels[chosen]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dlrun.data.metric_sampling import batch_generator
+from dlrun.data.base import EpochSeeded
 from dlrun.errors import DlrunError
 
 MAX_DRAWS = 100  # rounds of candidate pixels before giving up (too little ground truth)
@@ -79,7 +79,7 @@ def extract_patches(images: torch.Tensor, stats: torch.Tensor, n: torch.Tensor, 
     return ((patches - mean[:, None, None, None]) / std[:, None, None, None]).permute(0, 3, 1, 2).contiguous()
 
 
-class StereoPatchBatches:
+class StereoPatchBatches(EpochSeeded):
     """`num_batches` batches of (anchor, positive, negative) patches, each (B, C, size, size).
 
     Batch b of an epoch is drawn from a generator seeded by (seed, epoch, b): resume-exact, and a
@@ -96,21 +96,15 @@ class StereoPatchBatches:
         self.neg_low = neg_low
         self.neg_high = neg_high
         self.seed = seed
-        self.epoch = 0
-        self.skip = 0
-
-    def set_epoch(self, epoch: int, seed: int = 0) -> None:
-        self.epoch = epoch
-        self.seed = seed
 
     def __len__(self) -> int:
         return self.num_batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        start, self.skip = self.skip, 0
+        start = self.take_skip()
         half = self.patch_size // 2
         for number in range(start, self.num_batches):
-            generator = batch_generator(self.seed, self.epoch, number)
+            generator = self.batch_generator(number)
             n, y, x, xp, xn = sample_triplet_pixels(self.data, self.image_ids, self.batch_size, half, self.pos_jitter,
                                                     self.neg_low, self.neg_high, generator)
             d = self.data

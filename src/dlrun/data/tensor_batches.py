@@ -6,10 +6,12 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from dlrun.data.base import EpochSeeded
+
 Transform = Callable[[tuple[torch.Tensor, ...], torch.Generator], tuple[torch.Tensor, ...]]
 
 
-class TensorBatches:
+class TensorBatches(EpochSeeded):
     """Mini-batches of aligned tensors (e.g. images and labels).
 
     Shuffling draws one permutation per epoch from the run seed and the epoch number, so the order does not
@@ -39,10 +41,7 @@ class TensorBatches:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.seed = 0
         self.transform = transform
-        self.epoch = 0
-        self.skip = 0
         self.rank = 0
         self.world_size = 1
 
@@ -51,10 +50,6 @@ class TensorBatches:
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
         self.rank, self.world_size = rank, world_size
-
-    def set_epoch(self, epoch: int, seed: int = 0) -> None:
-        self.epoch = epoch
-        self.seed = seed
 
     @property
     def num_samples(self) -> int:
@@ -71,12 +66,9 @@ class TensorBatches:
             order = order.repeat(-(-padded_size // len(order)))[:padded_size]
         return order[self.rank : padded_size : self.world_size]
 
-    def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         device = self.tensors[0].device
-        generator = self._generator()
+        generator = self.epoch_generator()
         total = len(self.tensors[0])
         if self.shuffle:
             order = torch.randperm(total, generator=generator).to(device)
@@ -84,7 +76,7 @@ class TensorBatches:
             order = None
         if self.world_size > 1:
             order = self._rank_share(order if order is not None else torch.arange(total, device=device))
-        start, self.skip = self.skip * self.batch_size, 0
+        start = self.take_skip() * self.batch_size
         for begin in range(start, len(self) * self.batch_size, self.batch_size):
             if order is None:
                 batch = tuple(t[begin : begin + self.batch_size] for t in self.tensors)

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from dlrun.data.base import EpochSeeded
 from dlrun.data.vocab import PAD_INDEX
 
 
@@ -63,7 +64,7 @@ class TokenSequences:
         return tokens, lengths_dev.clamp_min(1), self.labels[index_dev]
 
 
-class TextBatches:
+class TextBatches(EpochSeeded):
     """Batches (tokens, lengths, labels) of one split, following dlrun's Batches protocol.
 
     With `shuffle`, the order comes from (seed, epoch) only, so a resumed run replays it. With
@@ -83,13 +84,6 @@ class TextBatches:
         self.shuffle = shuffle
         self.bucket = bucket
         self.drop_last = drop_last
-        self.epoch = 0
-        self.seed = 0
-        self.skip = 0
-
-    def set_epoch(self, epoch: int, seed: int = 0) -> None:
-        self.epoch = epoch
-        self.seed = seed
 
     @property
     def num_samples(self) -> int:
@@ -99,9 +93,6 @@ class TextBatches:
         full, rest = divmod(self.num_samples, self.batch_size)
         return full if (self.drop_last or rest == 0) else full + 1
 
-    def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-
     def batch_indices(self) -> list[torch.Tensor]:
         """The CPU index tensor of every batch of this epoch, in order."""
         n, size = self.num_samples, self.batch_size
@@ -109,7 +100,7 @@ class TextBatches:
         if not self.shuffle:
             order = torch.argsort(lengths, stable=True) if self.bucket else torch.arange(n)
             return list(order.split(size))[: len(self)]
-        generator = self._generator()
+        generator = self.epoch_generator()
         order = torch.randperm(n, generator=generator)
         if self.bucket:
             chunk = self.bucket * size
@@ -125,6 +116,5 @@ class TextBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         batches = self.batch_indices()
-        start, self.skip = self.skip, 0
-        for index in batches[start:]:
+        for index in batches[self.take_skip():]:
             yield self.data.batch(index)
