@@ -50,18 +50,28 @@ def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+def _log_reliability(fault: str, cases: int, outcome: str) -> None:
+    target = os.environ.get("DLRUN_RELIABILITY_LOG")
+    if target:
+        with open(target, "a") as f:
+            f.write(json.dumps({"fault": fault, "cases": cases, "outcome": outcome}) + "\n")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """A passing test marked @pytest.mark.fault(fault, outcome) counts as one case of that fault."""
+    outcome = yield
+    marker = item.get_closest_marker("fault")
+    if marker is not None and call.when == "call" and outcome.get_result().passed:
+        _log_reliability(marker.args[0], 1, marker.args[1])
+
+
 @pytest.fixture
 def reliability_log():
     """Record (fault, cases, what the user sees) for docs/reliability.md; written only when
     $DLRUN_RELIABILITY_LOG names a file (scripts/reliability_report.py sets it)."""
 
-    def _log(fault: str, cases: int, outcome: str) -> None:
-        target = os.environ.get("DLRUN_RELIABILITY_LOG")
-        if target:
-            with open(target, "a") as f:
-                f.write(json.dumps({"fault": fault, "cases": cases, "outcome": outcome}) + "\n")
-
-    return _log
+    return _log_reliability
 
 
 @pytest.fixture

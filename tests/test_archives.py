@@ -79,6 +79,7 @@ def _hardlink(name: str, to: str) -> tarfile.TarInfo:
         (_special("data/fifo", tarfile.FIFOTYPE), "fifo"),
     ],
 )
+@pytest.mark.fault('tar member escaping the target dir, absolute, link or device', 'refused before anything is written')
 def test_malicious_member_is_refused_and_nothing_is_written(tmp_path: Path, member: tarfile.TarInfo, reason: str) -> None:
     contents = {member.name: b"evil"} if member.type == tarfile.REGTYPE else None
     archive = _tar_with(tmp_path / "evil.tar.gz", member, contents=contents)
@@ -101,6 +102,7 @@ def test_absolute_member_is_refused(tmp_path: Path) -> None:
     assert not escape.exists() and list((tmp_path / "target").iterdir()) == []
 
 
+@pytest.mark.fault('tar with a symlink and a file written through it', 'refused before anything is written')
 def test_symlink_then_file_through_it_is_refused(tmp_path: Path) -> None:
     """The classic two-step escape: a symlink to outside, then a file written through it."""
     outside = tmp_path / "outside"
@@ -118,6 +120,7 @@ def test_unsafe_reason_accepts_regular_members() -> None:
     assert unsafe_reason(file_member) is None and unsafe_reason(dir_member) is None
 
 
+@pytest.mark.fault('corrupt tar archive', 'one-line error naming the file')
 def test_corrupt_archive_is_a_one_line_error(tmp_path: Path) -> None:
     good = make_tar(tmp_path / "good.tar.gz", {f"d/{i}.txt": os.urandom(2000) for i in range(20)})
     truncated = tmp_path / "truncated.tar.gz"

@@ -43,6 +43,7 @@ def test_pickle_that_calls_code_is_refused(tmp_path: Path) -> None:
         cifar_batches.read_folder(tmp_path, ["data_batch_1"])
 
 
+@pytest.mark.fault('CIFAR-10 pickle batch truncated', 'one-line error naming the file')
 def test_truncated_batch_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "test_batch"
     path.write_bytes(cifar_batch_bytes(np.zeros((5, 3, 32, 32), np.uint8), [0] * 5)[:500])
@@ -64,6 +65,7 @@ def test_label_count_mismatch_is_an_error(tmp_path: Path) -> None:
         cifar_batches.read_folder(tmp_path, ["test_batch"])
 
 
+@pytest.mark.fault('CIFAR-10 tar.gz truncated', 'one-line error naming the file')
 def test_truncated_archive_is_an_error(tmp_path: Path) -> None:
     write_cifar_archive(tmp_path, per_batch=3)
     archive = tmp_path / "cifar-10-python.tar.gz"

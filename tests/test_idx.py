@@ -49,6 +49,7 @@ def test_write_read_round_trip(tmp_path: Path, gz: bool) -> None:
     (HAND_BUILT + b"\x00", "longer than its header says"),
     (gzip.compress(HAND_BUILT)[:-6], "corrupt or truncated gzip"),
 ])
+@pytest.mark.fault('IDX file (MNIST/Fashion-MNIST) empty, truncated, wrong magic, wrong dtype', 'one-line error naming the file')
 def test_bad_files_raise_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad"
     path.write_bytes(content)
@@ -57,6 +58,7 @@ def test_bad_files_raise_one_clear_error(tmp_path: Path, content: bytes, message
     assert message in str(err.value)
 
 
+@pytest.mark.fault('IDX file missing', 'one-line error naming the file')
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DlrunError, match="IDX file not found"):
         read_idx(tmp_path / "nope")

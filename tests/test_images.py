@@ -94,6 +94,7 @@ def test_cache_is_rebuilt_when_a_source_file_changes(tmp_path: Path) -> None:
     assert data.meta["split_sizes"]["train"] == 42
 
 
+@pytest.mark.fault('corrupt decoded-data cache file', 'ignored and rebuilt from the source files')
 def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     mnist(tmp_path).setup(CPU)
     (tmp_path / "dlrun_cache" / "mnist.pt").write_bytes(b"garbage")
@@ -102,6 +103,7 @@ def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     assert data.meta["split_sizes"]["test"] == 30
 
 
+@pytest.mark.fault('image dataset files missing, download off or offline', 'one-line error naming the expected files and folders')
 def test_missing_files_without_download_name_files_and_folders(tmp_path: Path) -> None:
     data = MNIST(data_dir=str(tmp_path), download=False)
     with pytest.raises(DlrunError) as err:
@@ -128,6 +130,7 @@ def test_failed_download_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.
     assert not list((tmp_path / "FashionMNIST" / "raw").glob("*.gz"))  # no partial file left to trip the parser
 
 
+@pytest.mark.fault('MNIST/Fashion-MNIST source file truncated', 'one-line error naming the file')
 def test_truncated_source_file_is_a_clear_error(tmp_path: Path) -> None:
     raw = tmp_path / "MNIST" / "raw"
     write_mnist(raw)
@@ -137,6 +140,7 @@ def test_truncated_source_file_is_a_clear_error(tmp_path: Path) -> None:
         MNIST(data_dir=str(tmp_path), download=False, val_size=8).setup(CPU)
 
 
+@pytest.mark.fault('MNIST/Fashion-MNIST source file with a wrong magic number', 'one-line error naming the file')
 def test_wrong_magic_number_names_the_file(tmp_path: Path) -> None:
     raw = tmp_path / "MNIST" / "raw"
     write_mnist(raw)

@@ -48,6 +48,7 @@ def test_validation_is_disjoint_from_train_and_vocab_ignores_it(tmp_path: Path) 
     assert len(set(texts["train"]) & set(texts["val"])) <= 1  # only accidental duplicate texts could overlap
 
 
+@pytest.mark.fault('IMDB review empty or with invalid UTF-8 bytes', 'loads (bytes replaced), no crash')
 def test_html_breaks_empty_reviews_and_bad_bytes(tmp_path: Path) -> None:
     folder = write_aclimdb(tmp_path, {"train": 3, "test": 1})
     next((folder / "test" / "pos").glob("0_*.txt")).write_bytes(b"")
@@ -92,6 +93,7 @@ def test_wrong_checksum_is_refused_before_extraction(tmp_path: Path) -> None:
     assert not (root / "aclImdb").exists()
 
 
+@pytest.mark.fault('IMDB missing and offline', 'one-line error with the URL and the expected layout')
 def test_offline_and_missing_names_the_url_and_the_layout(tmp_path: Path) -> None:
     url = (tmp_path / "unreachable" / "aclImdb_v1.tar.gz").as_uri()
     with pytest.raises(DlrunError) as err:

@@ -62,6 +62,7 @@ def test_kitti_2012_layout_prefers_native_gray(tmp_path: Path) -> None:
     assert colour.images is not None and colour.images.left.shape[-1] == 3
 
 
+@pytest.mark.fault('KITTI files missing', 'one-line error explaining where to put the files')
 def test_missing_data_explains_where_to_put_it(tmp_path: Path) -> None:
     with pytest.raises(DlrunError, match="needs registration .* dataset=synthetic_stereo"):
         KittiStereo(root=str(tmp_path)).setup(CPU)

@@ -54,6 +54,7 @@ def test_gzipped_files_in_root(tmp_path: Path) -> None:
     assert len(data.splits["test"][1]) == 10
 
 
+@pytest.mark.fault('lab 4 MNIST files missing or inconsistent', 'one-line error naming the file')
 def test_missing_and_inconsistent_files(tmp_path: Path) -> None:
     with pytest.raises(DlrunError, match="MNIST files not found: train-images-idx3-ubyte, train-labels-idx1-ubyte"):
         MNISTMetric(root=str(tmp_path), download=False).setup(CPU)

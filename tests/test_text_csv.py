@@ -120,6 +120,7 @@ def test_state_dict_rejects_a_different_tokenizer(tmp_path: Path) -> None:
     [("no label separator here\n", r"train.csv:1: expected one 'text, label' per line"),
      ("text, neutral\n", "unknown label 'neutral'")],
 )
+@pytest.mark.fault('SST-style CSV with malformed lines or unknown labels', 'one-line error naming the file and line')
 def test_bad_lines_are_clear_errors(tmp_path: Path, content: str, message: str) -> None:
     files = _files(tmp_path)
     (tmp_path / "train.csv").write_text(content)
@@ -128,6 +129,7 @@ def test_bad_lines_are_clear_errors(tmp_path: Path, content: str, message: str) 
         data.setup(torch.device("cpu"))
 
 
+@pytest.mark.fault('SST-style CSV file missing', 'one-line error naming the file')
 def test_missing_file_names_it(tmp_path: Path) -> None:
     data = TextCSV(root=str(tmp_path), files={"train": "a.csv", "val": "b.csv", "test": "c.csv"})
     with pytest.raises(DlrunError, match=r"data file not found: .*a.csv"):

@@ -42,6 +42,7 @@ def test_first_vector_of_a_repeated_word_wins_and_crlf_is_accepted(tmp_path: Pat
     assert found == 1 and matrix[2].tolist() == [1.0, 2.0, 3.0]
 
 
+@pytest.mark.fault('GloVe/word2vec file missing', 'one-line error naming the path and the setting')
 def test_missing_file_names_the_path_and_the_setting(tmp_path: Path) -> None:
     with pytest.raises(DlrunError) as err:
         load_word_vectors(tmp_path / "glove.txt", VOCAB, 3, torch.Generator())
