@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from dlrun.losses.metric_base import MetricLoss, check_distance, hinge, label_masks, pairwise_distances, zero_loss
+from dlrun.losses.metric_base import hinge, label_masks, pairwise_distances, zero_loss
+from dlrun.losses.triplet import TripletLoss
 
 
-class BatchHardTripletLoss(MetricLoss):
+class BatchHardTripletLoss(TripletLoss):
     """L = mean_a h(margin + max_{p: y_p = y_a} D(a, p) - min_{n: y_n != y_a} D(a, n)).
 
     Anchors without a positive or a negative in the batch are skipped. Explicit triplets are
@@ -16,12 +17,7 @@ class BatchHardTripletLoss(MetricLoss):
     """
 
     def __init__(self, margin: float = 0.2, distance: str = "l2", soft: bool = False, normalize: bool = False) -> None:
-        super().__init__(normalize)
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
-        self.margin = margin
-        self.distance = check_distance(distance)
-        self.soft = soft
+        super().__init__(margin, distance, soft, normalize)
 
     def hardest(self, emb: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per anchor: index of the hardest positive, of the hardest negative, and validity."""
