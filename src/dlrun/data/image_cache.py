@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
+
+from dlrun.atomic import atomic_write
 
 CACHE_VERSION = 1
 
@@ -41,21 +41,10 @@ def load_cache(path: Path, signature: list[list[str | int]] | None) -> dict[str,
 
 
 def save_cache(path: Path, tensors: dict[str, torch.Tensor], signature: list[list[str | int]]) -> bool:
-    """Write the cache atomically (temp file + rename); False when the folder is not writable."""
+    """Write the cache atomically (a crash never leaves a half file); False when the folder is not writable."""
+    state = {"version": CACHE_VERSION, "sources": signature, "tensors": tensors}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        atomic_write(path, lambda f: torch.save(state, f))
     except OSError:
         return False
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"version": CACHE_VERSION, "sources": signature, "tensors": tensors}, f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        return False
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return True
