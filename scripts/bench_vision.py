@@ -18,7 +18,7 @@ Prints seconds per epoch (median over epochs, validation included), the ratio to
 and test accuracy. `--fast` also times `dlrun train experiment=fast_fmnist` start to finish as a
 subprocess. Needs the real data: apt-get install dataset-fashion-mnist.
 
-  python scripts/bench_vision.py --epochs 2 --threads 2 [--ways dlrun,plain,tutorial] [--fast]
+  python scripts/bench_vision.py --epochs 2 --threads 2 [--ways plain,dlrun,tutorial,dlrun,plain] [--fast]
 """
 
 from __future__ import annotations
@@ -240,7 +240,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--ways", default="plain,dlrun,tutorial")
+    parser.add_argument("--ways", default="plain,dlrun,tutorial,dlrun,plain",
+                        help="comma-separated, run in this order; keep it balanced (ABBA): a process slows as it goes")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the ways, interleaved (less drift on a busy machine)")
     parser.add_argument("--train-subset", type=int, default=None, help="first N training images only (quick checks)")
     parser.add_argument("--source", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
