@@ -134,3 +134,53 @@ def test_compare_does_not_import_torch(sweep: Path) -> None:
             "assert rc == 0; assert 'torch' not in sys.modules, 'torch imported'" % (src, str(sweep)))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.reliability
+@pytest.mark.fault("results.json with a metric section that is not an object", "one-line error naming the file")
+def test_a_metric_section_that_is_not_an_object_is_a_one_line_error(sweep: Path) -> None:
+    from conftest import run_cli
+
+    bad = sweep / "0" / "results.json"
+    bad.write_text(json.dumps({"status": "completed", "best": "oops"}))
+    proc = run_cli(["compare", str(sweep)], cwd=sweep)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {bad}: 'best' must be an object of metric values, not str"
+
+
+@pytest.mark.reliability
+@pytest.mark.fault("results.json with a number too large for a float (10**400)", "one-line error naming the file")
+def test_a_metric_too_large_for_a_float_is_a_one_line_error(sweep: Path) -> None:
+    from conftest import run_cli
+
+    bad = sweep / "1" / "results.json"
+    bad.write_text('{"status": "completed", "test": {"test/acc": 1' + "0" * 400 + "}}")
+    proc = run_cli(["compare", str(sweep)], cwd=sweep)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {bad}: test.test/acc is a number too large for a float"
+
+
+@pytest.mark.reliability
+@pytest.mark.fault("compare --out naming a file", "one-line error, the file untouched")
+def test_out_naming_a_file_is_a_one_line_error(sweep: Path, tmp_path: Path) -> None:
+    from dlrun.errors import DlrunError
+
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    with pytest.raises(DlrunError) as err:
+        main([str(sweep), "--out", str(target)])
+    assert str(err.value) == f"--out {target} is a file; give a folder for compare.csv and compare.md"
+    assert target.read_text() == "keep me"
+
+
+@pytest.mark.reliability
+@pytest.mark.fault("compare into a folder that cannot be written", "one-line error naming --out")
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc (a tree nobody, root included, can write)")
+def test_an_unwritable_folder_is_a_one_line_error(sweep: Path) -> None:
+    from dlrun.errors import DlrunError
+
+    out = Path("/proc/dlrun-compare-out")  # mkdir fails here even for root, unlike a chmod 555 dir
+    with pytest.raises(DlrunError) as err:
+        main([str(sweep), "--out", str(out)])
+    assert str(err.value).startswith(f"cannot write compare.csv/compare.md into {out}: ")
+    assert str(err.value).endswith("choose another folder with --out DIR")

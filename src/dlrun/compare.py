@@ -23,6 +23,7 @@ from dlrun.errors import DlrunError
 
 RESULTS = "results.json"
 LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|mse|mae|rmse|time|epe", re.I)
+METRIC_SECTIONS = ("test", "best", "final")  # looked up in this order
 GROUPED_OUT = ("seed",)  # keys that repeat a configuration instead of defining a new one
 
 
@@ -41,7 +42,7 @@ class Run:
     def metric(self, name: str) -> float | None:
         """A metric by name: test, then best (validation at the best epoch), then final metrics,
         then a top-level number such as epochs_run or wall_time_s."""
-        for section in ("test", "best", "final"):
+        for section in METRIC_SECTIONS:
             value = (self.results.get(section) or {}).get(name)
             if isinstance(value, (int, float)):
                 return float(value)
@@ -105,7 +106,25 @@ def read_run(file: Path) -> Run:
         raise DlrunError(f"cannot read {file}: {err}") from err
     if not isinstance(results, dict):
         raise DlrunError(f"{file} is not a dlrun results file")
+    check_metric_sections(results, file)
     return Run(file.parent, results, hparams_of(results))
+
+
+def check_metric_sections(results: dict[str, Any], file: Path) -> None:
+    """Refuse a results file whose metric sections are not objects of numbers that fit a float,
+    so a hand-edited or foreign file is one clear error instead of a crash or a silent skip."""
+    for section in METRIC_SECTIONS:
+        metrics = results.get(section)
+        if metrics is None:
+            continue
+        if not isinstance(metrics, dict):
+            raise DlrunError(f"{file}: '{section}' must be an object of metric values, not {type(metrics).__name__}")
+        for name, value in metrics.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                try:
+                    float(value)
+                except OverflowError:
+                    raise DlrunError(f"{file}: {section}.{name} is a number too large for a float") from None
 
 
 def hparams_of(results: dict[str, Any]) -> dict[str, Any]:
@@ -327,9 +346,7 @@ def main(args: list[str]) -> int:
         groups = sort_groups(groups, sort_by, True if opts.descending else False if opts.ascending else None)
     table = build_table(groups, keys, metrics)
     out = Path(opts.out) if opts.out else _default_out(opts.paths)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(table, out / "compare.csv")
-    (out / "compare.md").write_text(render_markdown(table))
+    write_outputs(table, out)
     failed = sum(g.failed for g in groups)
     print(f"{len(runs)} runs, {len(groups)} configurations" + (f", {failed} runs did not complete" if failed else ""))
     print(render_terminal(table))
@@ -342,6 +359,19 @@ def main(args: list[str]) -> int:
         name = re.sub(r"[^\w.-]+", "_", f"compare_{opts.plot}_vs_{opts.x}") + ".png"
         print(f"wrote {plot(groups, keys, opts.plot, opts.x, out / name)}")
     return 0
+
+
+def write_outputs(table: Table, out: Path) -> None:
+    """compare.csv and compare.md into `out`; an unusable folder is one line that names --out."""
+    if out.exists() and not out.is_dir():
+        raise DlrunError(f"--out {out} is a file; give a folder for compare.csv and compare.md")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(table, out / "compare.csv")
+        (out / "compare.md").write_text(render_markdown(table))
+    except OSError as err:
+        raise DlrunError(f"cannot write compare.csv/compare.md into {out}: {err.strerror or err}; "
+                         "choose another folder with --out DIR") from None
 
 
 def _default_out(paths: list[str]) -> Path:
