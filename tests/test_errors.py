@@ -121,3 +121,26 @@ def test_cli_error_has_no_traceback(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize(("override", "expected"), [
+    pytest.param("~model", "error: the config group 'model' is required: choose one with model=<option> (valid: ",
+                 marks=pytest.mark.fault("a required config group removed (~model, ~dataset)", "one-line error listing the options")),
+    pytest.param("~dataset", "error: the config group 'dataset' is required: choose one with dataset=<option> (valid: ",
+                 marks=pytest.mark.fault("a required config group removed (~model, ~dataset)", "one-line error listing the options")),
+    pytest.param("name=${nope}", "error: cannot resolve name: Interpolation key 'nope' not found",
+                 marks=pytest.mark.fault("an unresolvable interpolation", "one-line error naming the key")),
+    pytest.param("name=${oc.env:DLRUN_TEST_UNSET_VARIABLE}", "error: cannot resolve name: KeyError raised while resolving "
+                 "interpolation: \"Environment variable 'DLRUN_TEST_UNSET_VARIABLE' not found\"",
+                 marks=pytest.mark.fault("an unresolvable interpolation", "one-line error naming the key")),
+    pytest.param("seed=${seed}", "error: cannot resolve seed: Recursive interpolation detected",
+                 marks=pytest.mark.fault("an unresolvable interpolation", "one-line error naming the key")),
+])
+def test_missing_groups_and_unresolvable_values_are_one_line_errors(tmp_path: Path, override: str, expected: str) -> None:
+    proc = run_cli(["train", *FAST, override], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith(expected)
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("results.json"))

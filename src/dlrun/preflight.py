@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dlrun.errors import DlrunError, one_line
 from dlrun.paths import config_dir, config_groups
@@ -92,12 +92,39 @@ def check_overrides(overrides: list[str], multirun: bool) -> None:
     from dlrun.build import check_buildable
 
     for job in expand(overrides, multirun):
-        cfg = compose(job)
+        cfg = compose(job, return_hydra_config=True)
         try:
+            check_complete(cfg)
             check_buildable(cfg)
         except DlrunError as err:
             prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
             raise DlrunError(prefix + str(err), err.exit_code) from err
+
+
+REQUIRED_GROUPS = ("dataset", "model", "task", "loss", "optimizer", "scheduler", "regularizer", "trainer")
+
+
+def check_complete(cfg: DictConfig) -> None:
+    """Every group a run builds is present (`~model` removes one) and every value resolves
+    (`${nope}`, `${oc.env:UNSET}`, `seed=${seed}`), named by its key, before Hydra starts a job."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf.errors import OmegaConfBaseException
+
+    for group in REQUIRED_GROUPS:
+        if not isinstance(cfg.get(group), DictConfig):
+            raise DlrunError(f"the config group '{group}' is required: choose one with {group}=<option> "
+                             f"(valid: {', '.join(config_groups().get(group, [])) or 'none'})")
+    HydraConfig.instance().set_config(cfg)  # `${hydra:...}` (e.g. in `name`) resolves as in the job
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            node = OmegaConf.select(cfg, str(key), throw_on_resolution_failure=True)
+            if isinstance(node, (DictConfig, ListConfig)):
+                OmegaConf.to_container(node, resolve=True)
+        except OmegaConfBaseException as err:
+            where = getattr(err, "full_key", None) or key
+            raise DlrunError(f"cannot resolve {where}: {one_line(str(err).splitlines()[0])}") from None
 
 
 def check_output_dir(overrides: list[str], multirun: bool) -> None:
