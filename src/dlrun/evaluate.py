@@ -15,6 +15,24 @@ USAGE = ("usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [config.key=val
          "       dlrun eval model=identity dataset=... task=... [split=test] [out_dir=DIR]  (a model without parameters)")
 
 
+SPLITS = ("train", "val", "test")
+
+
+def check_evaluable(state: dict[str, Any], path: str) -> None:
+    """A checkpoint to evaluate holds a run config and finite model weights (NaN weights would
+    report chance-level metrics with exit 0)."""
+    import torch
+
+    if not isinstance(state.get("config"), dict):
+        raise DlrunError(f"{path} holds no run config (was it written by dlrun train?)")
+    weights = state.get("model")
+    if not isinstance(weights, dict) or not weights:
+        raise DlrunError(f"{path} holds no model weights")
+    for name, tensor in weights.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise DlrunError(f"{path} holds non-finite weights (NaN or inf in {name}); evaluate an earlier checkpoint")
+
+
 def parse_args(args: list[str]) -> tuple[dict[str, str], list[str]]:
     """Split `key=value` args into eval options (ckpt, split, out_dir) and config overrides."""
     options: dict[str, str] = {}
@@ -77,6 +95,7 @@ def main(args: list[str]) -> int:
     started = time.time()
     if "ckpt" in options:
         state = load_checkpoint(options["ckpt"])
+        check_evaluable(state, options["ckpt"])
         cfg = OmegaConf.create(state["config"])
         if "model" not in cfg or "dataset" not in cfg:
             raise DlrunError(f"{options['ckpt']} holds no run config (was it written by dlrun train?)")
@@ -87,6 +106,8 @@ def main(args: list[str]) -> int:
         state = {}
         cfg = config_without_checkpoint(overrides)
     split = options.get("split", "test")
+    if split not in SPLITS:
+        raise DlrunError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     out_dir = Path(options.get("out_dir") or Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}")
     out_dir.mkdir(parents=True, exist_ok=True)
