@@ -144,3 +144,13 @@ def test_missing_groups_and_unresolvable_values_are_one_line_errors(tmp_path: Pa
     assert proc.stderr.strip().startswith(expected)
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("results.json"))
+
+
+@pytest.mark.reliability
+@pytest.mark.fault("sweep.resume without -m", "one-line error naming -m, nothing run")
+def test_sweep_resume_without_multirun_is_a_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, line = error_line(capsys, ["train", *FAST, f"sweep.resume={tmp_path}"])
+    assert code == 2
+    assert line == ("error: sweep.resume finishes a multirun: repeat the sweep's command with -m "
+                    "(dlrun train -m ... sweep.resume=DIR)")
+    assert not (tmp_path / "outputs").exists()

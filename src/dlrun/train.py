@@ -38,6 +38,9 @@ def main(args: list[str]) -> int:
     overrides = [a for a in args if not a.startswith("-")]
     if not multirun and any(override_key(o) == "hparams_search" for o in overrides):
         args, multirun = ["-m", *args], True  # a search is always a multirun
+    if not multirun and any(override_key(o) == "sweep.resume" for o in overrides):
+        raise DlrunError("sweep.resume finishes a multirun: repeat the sweep's command with -m "
+                         "(dlrun train -m ... sweep.resume=DIR)")
     if multirun and distributed.launched_by_torchrun():
         raise DlrunError("torchrun starts one training run, not a sweep; for a sweep of multi-GPU runs use "
                          "dlrun train -m ... trainer.devices=N")
