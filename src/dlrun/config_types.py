@@ -9,6 +9,7 @@ import types
 import typing
 from typing import Any
 
+from dlrun.data.keys import renamed_message
 from dlrun.errors import DlrunError
 
 
@@ -95,6 +96,9 @@ def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = ()) -> 
         if name.startswith("_") or name in ignore:
             continue
         if name not in params and not takes_any:
+            renamed = renamed_message(f"{key}.{name}")
+            if renamed is not None:
+                raise DlrunError(renamed)
             raise DlrunError(f"unknown key '{key}.{name}' for {target_name} (valid keys: {', '.join(valid + list(ignore))})")
         hint = hints.get(name)
         if value is None and name in params and params[name].default is None:
