@@ -74,7 +74,7 @@ def test_missing_data_explains_where_to_put_it(tmp_path: Path) -> None:
         KittiStereo(root=str(tmp_path)).setup(CPU)
 
 
-@pytest.mark.parametrize("kwargs", [{"layout": "2014"}, {"patch_size": 8}, {"neg_low": 1, "pos_jitter": 1}, {"val_fraction": 1.0}])
+@pytest.mark.parametrize("kwargs", [{"layout": "2014"}, {"patch_size": 8}, {"neg_low": 1, "pos_jitter": 1}, {"val_size": 1.0}])
 def test_bad_arguments(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         KittiStereo(**kwargs)

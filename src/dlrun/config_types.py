@@ -95,10 +95,10 @@ def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = ()) -> 
     for name, value in node.items():
         if name.startswith("_") or name in ignore:
             continue
+        renamed = renamed_message(f"{key}.{name}") if name not in params else None
+        if renamed is not None:
+            raise DlrunError(renamed)
         if name not in params and not takes_any:
-            renamed = renamed_message(f"{key}.{name}")
-            if renamed is not None:
-                raise DlrunError(renamed)
             raise DlrunError(f"unknown key '{key}.{name}' for {target_name} (valid keys: {', '.join(valid + list(ignore))})")
         hint = hints.get(name)
         if value is None and name in params and params[name].default is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.errors import DlrunError, one_line
+from dlrun.errors import DlrunError, UnknownSplit, one_line
 
 USAGE = ("usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [config.key=value ...]\n"
          "       dlrun eval model=identity dataset=... task=... [split=test] [out_dir=DIR]  (a model without parameters)")
@@ -107,7 +107,7 @@ def main(args: list[str]) -> int:
         cfg = config_without_checkpoint(overrides)
     split = options.get("split", "test")
     if split not in SPLITS:
-        raise DlrunError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
+        raise UnknownSplit(split, SPLITS)
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     out_dir = Path(options.get("out_dir") or Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}")
     out_dir.mkdir(parents=True, exist_ok=True)

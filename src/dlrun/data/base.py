@@ -1,28 +1,20 @@
 """The data contract: what the trainer and tasks may ask of a data module, declared as Protocols
-(checked with isinstance where a task needs more than `DataModule`), and the one unknown-split error."""
+(checked with isinstance where a task needs more than `DataModule`), and the split lookup that
+raises the one unknown-split error (dlrun.errors.UnknownSplit)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sized
+from collections.abc import Iterator, Mapping, Sized
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 
-from dlrun.errors import DlrunError
+from dlrun.errors import UnknownSplit
 
 if TYPE_CHECKING:
     from dlrun.data.text_batches import TokenSequences
 
 T = TypeVar("T")
-
-
-class UnknownSplit(DlrunError):
-    """A split name the data module does not have: the one error every dataset and tool raises for it."""
-
-    def __init__(self, split: str, valid: Iterable[str], owner: str = "") -> None:
-        self.split, self.valid = split, list(valid)
-        prefix = f"{owner}: " if owner else ""
-        super().__init__(f"{prefix}unknown split '{split}' (valid: {', '.join(self.valid)})")
 
 
 def pick_split(splits: Mapping[str, T], split: str, owner: str = "") -> T:

@@ -16,6 +16,8 @@ def check_size(key: str, size: Size, allow_zero: bool = False) -> None:
     """A split size is an int count (>= 1, or >= 0 with `allow_zero`) or a float fraction in (0, 1): ValueError otherwise."""
     if isinstance(size, bool) or not isinstance(size, (int, float)):
         raise ValueError(f"{key} must be a count or a fraction in (0, 1), got {size!r}")
+    if allow_zero and size == 0:
+        return
     if isinstance(size, float) and not 0.0 < size < 1.0:
         raise ValueError(f"{key} must be a count or a fraction in (0, 1), got {size}")
     if isinstance(size, int) and size < (0 if allow_zero else 1):
@@ -24,7 +26,7 @@ def check_size(key: str, size: Size, allow_zero: bool = False) -> None:
 
 def count_of(size: Size, total: int) -> int:
     """How many of `total` items `size` means: an int as is, a fraction rounded (at least 1)."""
-    if isinstance(size, float):
+    if isinstance(size, float) and size > 0:
         return max(1, round(total * size))
     return int(size)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from dlrun.data.base import pick_split
 from dlrun.data.text_batches import TextBatches, TokenSequences
 from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer
 from dlrun.data.vocab import SPECIALS, Vocab, check_limits
@@ -167,11 +168,13 @@ class TextClassificationData:
         ids_tensor = torch.frombuffer(flat, dtype=torch.long).clone() if len(flat) else torch.zeros(0, dtype=torch.long)
         return ids_tensor, _offsets(lengths)
 
+    def sequences(self, split: str) -> TokenSequences:
+        """The numericalized texts of `split` (TextSplits)."""
+        return pick_split(self.splits, split, type(self).__name__)
+
     def loader(self, split: str, train: bool = False) -> TextBatches:
-        if split not in self.splits:
-            raise DlrunError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
         size = self.batch_size if train else self.eval_batch_size
-        return TextBatches(self.splits[split], size, shuffle=train, bucket=self.bucket)
+        return TextBatches(self.sequences(split), size, shuffle=train, bucket=self.bucket)
 
     def state_dict(self) -> dict[str, Any]:
         """The vocabulary and label order: evaluation and resumed runs must number words the same."""
@@ -197,7 +200,7 @@ class TextClassificationData:
     def decode(self, split: str, index: int) -> list[str]:
         """The (truncated) tokens of text `index` of `split` as the model sees them (unknown words as <UNK>)."""
         assert self.vocab is not None
-        data = self.splits[split]
+        data = self.sequences(split)
         start, end = int(data.offsets[index]), int(data.offsets[index + 1])
         return self.vocab.decode(data.tokens[start:end].tolist())
 
