@@ -250,3 +250,66 @@ def test_cifar10_failed_download_names_the_archive(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(download, "fetch", offline)
     with pytest.raises(DlrunError, match=r"cifar10: cannot find .*cifar-10-python.tar.gz in .*download of cifar-10-python.tar.gz failed: Network is unreachable"):
         CIFAR10(root=str(tmp_path), download=True).setup(CPU)
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_mnist_downloads_from_the_first_mirror_that_serves_verifies_and_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from image_files import write_mnist
+
+    mirror = tmp_path / "mirror"
+    write_mnist(mirror, n_train=40, n_test=30)
+    resources = [(f"{n}.gz", _md5(mirror / f"{n}.gz")) for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                                                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    monkeypatch.setattr(MNIST, "resources", lambda self: resources)
+    mirrors = [(tmp_path / "gone").as_uri(), mirror.as_uri() + "/"]  # the first mirror fails for every file
+    data = MNIST(root=str(tmp_path / "data"), mirrors=mirrors, val_size=8)
+    data.setup(CPU)
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(name for name, _ in resources)  # no temp files left
+    assert data.meta["split_sizes"] == {"train": 32, "val": 8, "test": 30}
+    assert (tmp_path / "data" / "dlrun_cache" / "mnist.pt").is_file()
+
+
+def test_a_download_with_the_wrong_md5_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from image_files import write_mnist
+
+    mirror = tmp_path / "mirror"
+    write_mnist(mirror)
+    monkeypatch.setattr(MNIST, "resources", lambda self: [("train-images-idx3-ubyte.gz", "0" * 32)])
+    with pytest.raises(DlrunError, match=r"mnist: cannot find .*\(download of train-images-idx3-ubyte.gz failed: tried .*checksum mismatch"):
+        MNIST(root=str(tmp_path / "data"), mirrors=[mirror.as_uri()]).setup(CPU)
+    assert not list((tmp_path / "data" / "MNIST" / "raw").iterdir())
+
+
+def test_official_mirrors_and_md5s_come_from_torchvision() -> None:
+    from torchvision import datasets
+
+    assert MNIST().default_mirrors() == datasets.MNIST.mirrors and MNIST().resources() == datasets.MNIST.resources
+    assert FashionMNIST().resources() == datasets.FashionMNIST.resources
+    cifar = CIFAR10()
+    assert [m + "/" + cifar.resources()[0][0] for m in cifar.default_mirrors()] == [datasets.CIFAR10.url]
+    assert cifar.resources()[0][1] == datasets.CIFAR10.tgz_md5
+
+
+def test_cifar10_downloads_its_archive_through_fetch(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    write_cifar_archive(mirror, per_batch=6)
+    archive = mirror / "cifar-10-python.tar.gz"
+    data = CIFAR10(root=str(tmp_path / "data"), mirrors=[mirror.as_uri()], val_size=0.1)
+    data.resources = lambda: [(archive.name, _md5(archive))]  # type: ignore[method-assign]
+    data.setup(CPU)
+    assert (tmp_path / "data" / archive.name).read_bytes() == archive.read_bytes()
+    assert data.meta["split_sizes"] == {"train": 27, "val": 3, "test": 6}  # val_size 0.1 of 30 training images
+
+
+def test_root_defaults_to_dlrun_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLRUN_DATA_DIR", str(tmp_path))
+    write_mnist(tmp_path / "MNIST" / "raw", n_train=20, n_test=10)
+    data = MNIST(download=False, val_size=0.25)
+    data.setup(CPU)
+    assert data.root == tmp_path and data.meta["split_sizes"] == {"train": 15, "val": 5, "test": 10}
