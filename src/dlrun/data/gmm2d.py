@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from dlrun.data.base import pick_split
+from dlrun.data.keys import check_batch_sizes
 from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.tensor_batches import TensorBatches
 
@@ -59,8 +60,7 @@ class GMM2D:
             raise ValueError(f"val_size and test_size fractions must sum to less than 1, got {val_size} + {test_size}")
         if spread <= 0:
             raise ValueError(f"spread must be > 0, got {spread}")
-        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
-            raise ValueError(f"batch_size and eval_batch_size must be >= 1, got {batch_size} and {eval_batch_size}")
+        check_batch_sizes(batch_size, eval_batch_size)
         self.num_components = num_components
         self.num_classes = num_classes
         self.samples_per_component = samples_per_component

@@ -15,6 +15,7 @@ from dlrun.data.augment import ImageTransform
 from dlrun.data.base import pick_split
 from dlrun.data.files import RETRY_HINT, MissingFiles, data_root, expand_dirs
 from dlrun.data.image_cache import load_cache, save_cache, source_signature
+from dlrun.data.keys import check_batch_sizes
 from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.tensor_batches import TensorBatches
 from dlrun.errors import DlrunError
@@ -84,8 +85,7 @@ class ImageClassificationData:
         check_size("val_size", val_size)
         if train_subset is not None and train_subset < 1:
             raise ValueError(f"train_subset must be >= 1 or null, got {train_subset}")
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"batch_size and eval_batch_size must be >= 1, got {batch_size} and {eval_batch_size}")
+        check_batch_sizes(batch_size, eval_batch_size)
         augment = dict(augment or {})
         unknown = set(augment) - {"crop_padding", "hflip"}
         if unknown:

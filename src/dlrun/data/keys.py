@@ -1,4 +1,4 @@
-"""The dataset key vocabulary's old names: one place that turns a renamed key into a one-line error."""
+"""The dataset key vocabulary: one place that turns a renamed key into a one-line error, and the checks every dataset shares."""
 
 from __future__ import annotations
 
@@ -24,3 +24,9 @@ def renamed_message(key: str) -> str | None:
         return None
     new = RENAMED[name]
     return f"{key} was renamed to dataset.{new}{NOTES.get(new, '')}"
+
+
+def check_batch_sizes(batch_size: int, eval_batch_size: int | None) -> None:
+    """Both batch sizes >= 1 (eval_batch_size None: the training one is used): ValueError otherwise."""
+    if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+        raise ValueError(f"batch_size and eval_batch_size must be >= 1, got {batch_size} and {eval_batch_size}")

@@ -14,6 +14,7 @@ import torch
 
 from dlrun.data.base import pick_split
 from dlrun.data.files import data_root, first_dir
+from dlrun.data.keys import check_batch_sizes
 from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.stereo_io import read_disparity, read_image
 from dlrun.data.stereo_patches import StereoImages, StereoPatchBatches
@@ -101,8 +102,9 @@ class KittiStereo:
         check_size("val_size", val_size)
         if patch_size < 1 or patch_size % 2 == 0:
             raise ValueError(f"patch_size must be odd, got {patch_size}")
-        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1) or batches_per_epoch < 1 or val_batches < 1:
-            raise ValueError("batch_size, eval_batch_size, batches_per_epoch and val_batches must be >= 1")
+        check_batch_sizes(batch_size, eval_batch_size)
+        if batches_per_epoch < 1 or val_batches < 1:
+            raise ValueError("batches_per_epoch and val_batches must be >= 1")
         if pos_jitter < 0 or not 0 < neg_low <= neg_high:
             raise ValueError(f"need pos_jitter >= 0 and 0 < neg_low <= neg_high, got {pos_jitter}, {neg_low}, {neg_high}")
         if neg_low <= pos_jitter:

@@ -11,6 +11,7 @@ import torch
 
 from dlrun.data.base import pick_split
 from dlrun.data.files import MissingFiles
+from dlrun.data.keys import check_batch_sizes
 from dlrun.data.metric_sampling import PKBatches, TripletBatches
 from dlrun.data.mnist import MNIST
 from dlrun.data.splits import Size, check_size, holdout
@@ -50,8 +51,7 @@ class MNISTMetric:
             raise ValueError(f"unknown sampler '{sampler}' (valid: {', '.join(SAMPLERS)})")
         if remove_class is not None and not 0 <= remove_class < NUM_CLASSES:
             raise ValueError(f"remove_class must be a digit 0-9 or null, got {remove_class}")
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError("batch_size and eval_batch_size must be >= 1")
+        check_batch_sizes(batch_size, eval_batch_size)
         if sampler == "pk" and (classes_per_batch < 2 or samples_per_class < 2):
             raise ValueError(f"sampler=pk needs classes_per_batch >= 2 and samples_per_class >= 2, got {classes_per_batch} x {samples_per_class}")
         if sampler == "pk" and classes_per_batch > NUM_CLASSES - (remove_class is not None):

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from dlrun.data.base import pick_split
+from dlrun.data.keys import check_batch_sizes
 from dlrun.data.text_batches import TextBatches, TokenSequences
 from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer
 from dlrun.data.vocab import SPECIALS, Vocab, check_limits
@@ -77,8 +78,7 @@ class TextClassificationData:
         self.embedding_dim = int(emb["dim"])
         if max_len is not None and max_len < 1:
             raise ValueError(f"max_len must be >= 1 or null, got {max_len}")
-        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
-            raise ValueError("batch_size and eval_batch_size must be >= 1")
+        check_batch_sizes(batch_size, eval_batch_size)
         if bucket < 0:
             raise ValueError(f"bucket must be >= 0 (0: off), got {bucket}")
         if class_names is not None and len(set(class_names)) != len(class_names):
