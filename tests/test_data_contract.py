@@ -133,3 +133,23 @@ def test_bad_shard_arguments_are_refused() -> None:
     for make in make_iterators().values():
         with pytest.raises(ValueError, match="0 <= rank < world_size"):
             make().shard(2, 2)
+
+
+def test_metric_task_falls_back_to_train_only_on_unknown_split() -> None:
+    from dlrun.tasks.metric import MetricTask
+
+    gmm = GMM2D(samples_per_component=10)  # no 'traineval' split
+    gmm.setup(CPU)
+    task = MetricTask(torch.nn.MSELoss())
+    task.setup(gmm, CPU)
+    reference = task._reference()
+    assert torch.equal(reference.tensors[0], gmm.split_tensors("train")[0])
+
+    class Broken(GMM2D):
+        def loader(self, split: str, train: bool = False) -> TensorBatches:
+            raise KeyError("a bug, not a missing split")
+
+    broken = Broken(samples_per_component=10)
+    task.setup(broken, CPU)
+    with pytest.raises(KeyError, match="a bug"):  # a bare KeyError is not taken for a missing split
+        task._reference()

@@ -179,7 +179,7 @@ class ClassificationTask:
             from dlrun.plots.decision_surface import decision_surface_figure
 
             x, y = data.split_tensors("test")
-            if len(x) == 0:  # test_fraction=0: nothing to draw
+            if len(x) == 0:  # test_size=0: nothing to draw
                 return
             logger.figure("test/decision_surface", decision_surface_figure(model, x, y), png_name="decision_surface.png")
 
