@@ -1,9 +1,12 @@
-"""Pretrained word vectors (GloVe / word2vec text files) as an embedding matrix in vocabulary order."""
+"""Pretrained word vectors (GloVe / word2vec text files): select the wanted words in one pass, parse
+only their numbers (numpy, one call), and lay them out as an embedding matrix in vocabulary order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from dlrun.data.vocab import PAD_INDEX, Vocab
@@ -31,36 +34,87 @@ def _is_word2vec_header(line: str) -> bool:
     return len(parts) == 2 and all(p.isdigit() for p in parts)
 
 
-def load_word_vectors(path: str | Path, vocab: Vocab, dim: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
-    """(len(vocab), dim) float32 matrix whose row i is the vector of vocab.itos[i], and how many
-    vocabulary words the file covered.
+def _bad_dim(path: Path, number: int, line: str, dim: int) -> DlrunError:
+    count = len(line.split()) - 1
+    return DlrunError(f"{path}:{number}: expected a token and {dim} numbers separated by spaces or commas, got {count} fields after the token (is dataset.embeddings.dim right?)")
 
-    Words the file lacks get N(0, 1) rows drawn from `generator`; the `<PAD>` row is zeros. A
-    word2vec header line ("count dim") is skipped. Only lines of vocabulary words are parsed as
-    numbers, so a large file (GloVe 6B: 400k words) costs one pass of string splitting.
+
+def read_vectors(path: str | Path, words: Iterable[str], dim: int) -> tuple[list[str], np.ndarray]:
+    """The words of `words` that the file has (in file order; a repeated word's first line wins)
+    and their vectors, a (found, dim) float32 array.
+
+    One pass over the file: a line is selected by its first token (a set lookup) and only the
+    selected lines' numbers are parsed, all at once by numpy, so a 400k-line GloVe file costs one
+    pass of string slicing. Every line must split into a token and `dim` fields (counted, not
+    parsed). A word2vec header line ("count dim") is skipped.
     """
     path = Path(path)
     if not path.is_file():
         raise DlrunError(f"word vectors not found: {path} (expected {FORMAT}; set dataset.embeddings.path, or null for random embeddings)")
-    matrix = torch.randn(len(vocab), dim, generator=generator)
-    found = torch.zeros(len(vocab), dtype=torch.bool)
-    stoi = vocab.stoi
+    wanted = set(words)
+    found: list[str] = []
+    rows: list[str] = []
+    numbers: list[int] = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, raw in enumerate(f, start=1):
             line = raw.rstrip("\r\n ")
-            if not line or (number == 1 and _is_word2vec_header(line)):
+            if number == 1 and _is_word2vec_header(line):
                 continue
-            parts = _split(line, dim)
-            if parts is None:
-                count = len(line.split()) - 1
-                raise DlrunError(f"{path}:{number}: expected a token and {dim} numbers separated by spaces or commas, got {count} fields after the token (is dataset.embeddings.dim right?)")
-            row = stoi.get(parts[0])
-            if row is None or found[row]:
+            if line.count(" ") == dim:  # the common case: "token x1 ... xd"
+                cut = line.index(" ")
+                token, rest = line[:cut], line[cut + 1:]
+            elif not line:
                 continue
-            try:
-                matrix[row] = torch.tensor([float(x) for x in parts[1:]])
-            except ValueError as err:
-                raise DlrunError(f"{path}:{number}: the vector of '{parts[0]}' has a value that is not a number ({err})") from err
-            found[row] = True
+            else:
+                parts = _split(line, dim)
+                if parts is None:
+                    raise _bad_dim(path, number, line, dim)
+                token, rest = parts[0], " ".join(parts[1:])
+            if token in wanted:
+                wanted.discard(token)
+                found.append(token)
+                rows.append(rest)
+                numbers.append(number)
+    return found, _parse_rows(path, found, rows, numbers, dim)
+
+
+def _parse_rows(path: Path, tokens: list[str], rows: list[str], numbers: list[int], dim: int) -> np.ndarray:
+    """(len(rows), dim) float32 from the numbers of `rows` (space-separated), parsed in one numpy
+    call; a row that is not `dim` numbers is named by its line."""
+    if not rows:
+        return np.zeros((0, dim), dtype=np.float32)
+    try:
+        values = np.loadtxt(rows, dtype=np.float32, comments=None, ndmin=2)
+        if values.shape == (len(rows), dim):
+            return values
+    except ValueError:
+        pass
+    parsed = []  # numpy refused something: parse line by line to name the bad one (or accept what float() reads)
+    for token, row, number in zip(tokens, rows, numbers):
+        fields = row.split()
+        if len(fields) != dim:
+            raise DlrunError(f"{path}:{number}: expected a token and {dim} numbers separated by spaces or commas, got {len(fields)} fields after the token (is dataset.embeddings.dim right?)")
+        try:
+            parsed.append([float(x) for x in fields])
+        except ValueError as err:
+            raise DlrunError(f"{path}:{number}: the vector of '{token}' has a value that is not a number ({err})") from err
+    return np.array(parsed, dtype=np.float32)
+
+
+def vectors_matrix(vocab: Vocab, words: list[str], vectors: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+    """(len(vocab), dim) float32: row i is the vector of vocab.itos[i] where `words` has it, else
+    N(0, 1) from `generator`; the `<PAD>` row is zeros."""
+    matrix = torch.randn(len(vocab), vectors.shape[1], generator=generator)
+    rows = [(vocab.stoi[w], i) for i, w in enumerate(words) if w in vocab.stoi]
+    if rows:
+        target, source = zip(*rows)
+        matrix[list(target)] = torch.from_numpy(vectors[list(source)])
     matrix[PAD_INDEX] = 0.0
-    return matrix, int(found.sum())
+    return matrix
+
+
+def load_word_vectors(path: str | Path, vocab: Vocab, dim: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
+    """(len(vocab), dim) float32 matrix whose row i is the vector of vocab.itos[i], and how many
+    vocabulary words the file covered (see `read_vectors` and `vectors_matrix`)."""
+    words, vectors = read_vectors(path, vocab.itos, dim)
+    return vectors_matrix(vocab, words, vectors, generator), len(words)
