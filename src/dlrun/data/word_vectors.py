@@ -29,6 +29,15 @@ def _split(line: str, dim: int) -> list[str] | None:
     return None
 
 
+def _token_and_rest(line: str, dim: int) -> tuple[str, str] | None:
+    """(token, the numbers as one space-separated string), or None when the line has not `dim` numbers."""
+    if line.count(" ") == dim:
+        token, _, rest = line.partition(" ")
+        return token, rest
+    parts = _split(line, dim)
+    return None if parts is None else (parts[0], " ".join(parts[1:]))
+
+
 def _is_word2vec_header(line: str) -> bool:
     parts = line.split()
     return len(parts) == 2 and all(p.isdigit() for p in parts)
@@ -45,8 +54,9 @@ def read_vectors(path: str | Path, words: Iterable[str], dim: int) -> tuple[list
 
     One pass over the file: a line is selected by its first token (a set lookup) and only the
     selected lines' numbers are parsed, all at once by numpy, so a 400k-line GloVe file costs one
-    pass of string slicing. Every line must split into a token and `dim` fields (counted, not
-    parsed). A word2vec header line ("count dim") is skipped.
+    pass of string slicing. When the first line is "token x1 ... xd" (GloVe), other lines are only
+    sliced at their first space; the first line and every selected line must hold a token and `dim`
+    numbers (a bad one is named by its line number). A word2vec header line ("count dim") is skipped.
     """
     path = Path(path)
     if not path.is_file():
@@ -55,21 +65,26 @@ def read_vectors(path: str | Path, words: Iterable[str], dim: int) -> tuple[list
     found: list[str] = []
     rows: list[str] = []
     numbers: list[int] = []
+    spaced: bool | None = None  # from the first line: "token x1 ... xd", so every token ends at the first space
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, raw in enumerate(f, start=1):
+            if spaced:  # the hot loop: slice the token; the numbers of selected lines go to numpy as they are
+                cut = raw.find(" ")
+                if raw[:cut] in wanted:
+                    wanted.discard(raw[:cut])
+                    found.append(raw[:cut])
+                    rows.append(raw[cut + 1:])
+                    numbers.append(number)
+                continue
             line = raw.rstrip("\r\n ")
-            if number == 1 and _is_word2vec_header(line):
+            if not line or (number == 1 and _is_word2vec_header(line)):
                 continue
-            if line.count(" ") == dim:  # the common case: "token x1 ... xd"
-                cut = line.index(" ")
-                token, rest = line[:cut], line[cut + 1:]
-            elif not line:
-                continue
-            else:
-                parts = _split(line, dim)
-                if parts is None:
-                    raise _bad_dim(path, number, line, dim)
-                token, rest = parts[0], " ".join(parts[1:])
+            split = _token_and_rest(line, dim)
+            if split is None:
+                raise _bad_dim(path, number, line, dim)
+            if spaced is None:
+                spaced = line.count(" ") == dim
+            token, rest = split
             if token in wanted:
                 wanted.discard(token)
                 found.append(token)
@@ -79,8 +94,8 @@ def read_vectors(path: str | Path, words: Iterable[str], dim: int) -> tuple[list
 
 
 def _parse_rows(path: Path, tokens: list[str], rows: list[str], numbers: list[int], dim: int) -> np.ndarray:
-    """(len(rows), dim) float32 from the numbers of `rows` (space-separated), parsed in one numpy
-    call; a row that is not `dim` numbers is named by its line."""
+    """(len(rows), dim) float32 from the numbers of `rows` (whitespace-separated), parsed in one
+    numpy call; a row that is not `dim` numbers is named by its line."""
     if not rows:
         return np.zeros((0, dim), dtype=np.float32)
     try:
