@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from dlrun.errors import DlrunError
+from dlrun.errors import DlrunError, one_line
 
 CHUNK = 1 << 20
 
@@ -74,7 +74,7 @@ def _fetch_urls(urls: list[str], dest: Path, sha256: str | None, md5: str | None
             _download(url, dest, expected, timeout, progress)
             return dest
         except _Failed as err:
-            tried.append(f"{url} ({err})")
+            tried.append(f"{url} ({one_line(err)})")
     raise DlrunError(f"cannot download {dest.name}: tried {'; '.join(tried)}")
 
 
@@ -107,7 +107,7 @@ def _stream(url: str, out, digests: dict, timeout: float, progress: bool, name: 
     except urllib.error.HTTPError as err:
         raise _Failed(f"HTTP {err.code} {err.reason}") from err
     except urllib.error.URLError as err:
-        raise _Failed(str(err.reason)) from err
+        raise _Failed(_describe(err.reason) if isinstance(err.reason, BaseException) else str(err.reason)) from err
     except (OSError, http.client.HTTPException, ValueError) as err:
         raise _Failed(_describe(err)) from err
     with response:
