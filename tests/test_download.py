@@ -113,6 +113,15 @@ def test_mirror_url_joins_with_exactly_one_slash() -> None:
     assert mirror_url("http://h/a//", "/f.gz") == "http://h/a/f.gz"
 
 
+@pytest.mark.parametrize("filename", ["../escape.gz", "/etc/passwd", ""])
+def test_a_file_name_outside_the_folder_or_no_mirror_is_refused(tmp_path: Path, filename: str) -> None:
+    with pytest.raises(DlrunError, match="must be a relative path"):
+        fetch(filename, tmp_path / "d", ["http://127.0.0.1:9"], progress=False)
+    with pytest.raises(DlrunError, match="no mirrors configured"):
+        fetch("f.gz", tmp_path / "d", [], progress=False)
+    assert not (tmp_path / "d").exists()
+
+
 def test_each_dataset_format_downloads_verified_and_parses(tmp_path: Path, server: LoopbackServer) -> None:
     files = _real_format_files(tmp_path)
     for name, data in files.items():

@@ -51,6 +51,9 @@ def fetch(filename: str, dest_dir: str | Path, mirrors: Sequence[str], *, sha256
     the wrong sha256/md5 counts as a failure and the next mirror is tried. When every mirror fails,
     one DlrunError line names each URL and why.
     """
+    parts = Path(filename).parts
+    if not parts or Path(filename).is_absolute() or ".." in parts:
+        raise DlrunError(f"cannot download {filename!r}: the file name must be a relative path inside the dataset folder")
     if not mirrors:
         raise DlrunError(f"cannot download {filename}: no mirrors configured (set dataset.mirrors to a list of base URLs)")
     return _fetch_urls([mirror_url(m, filename) for m in mirrors], Path(dest_dir) / filename, sha256, md5, timeout, progress)
