@@ -2,8 +2,8 @@
 
 Writes the file to a temporary folder (GloVe 6B's format: `token v1 ... v50`, 5 decimals), then
 times `load_word_vectors` (one pass, lines selected by their first token, the selected numbers
-parsed by one numpy call) against the previous per-line loader (every line split, selected lines
-parsed with Python floats) in the same invocation. Both must give the same matrix.
+parsed by one numpy call) against the previous loader (every line split into its fields, selected
+lines parsed with Python floats) in the same invocation. Both must give the same matrix.
 
     python scripts/bench_glove.py [--lines 400000] [--dim 50] [--select 20000 100000] [--repeats 3]
 """
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from dlrun.data.vocab import PAD_INDEX, SPECIALS, Vocab
-from dlrun.data.word_vectors import load_word_vectors
+from dlrun.data.word_vectors import _split, load_word_vectors
 
 
 def write_file(path: Path, lines: int, dim: int, seed: int = 0) -> None:
@@ -35,17 +35,18 @@ def write_file(path: Path, lines: int, dim: int, seed: int = 0) -> None:
 
 
 def reference_load(path: Path, vocab: Vocab, dim: int, generator: torch.Generator) -> torch.Tensor:
-    """The previous loader: every line split in Python, selected lines parsed float by float."""
+    """The previous loader: every line split into fields in Python, selected lines parsed float by float."""
     matrix = torch.randn(len(vocab), dim, generator=generator)
     found = torch.zeros(len(vocab), dtype=torch.bool)
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for raw in f:
             line = raw.rstrip("\r\n ")
-            token, _, rest = line.partition(" ")
-            row = vocab.stoi.get(token)
+            parts = _split(line, dim)
+            assert parts is not None
+            row = vocab.stoi.get(parts[0])
             if row is None or found[row]:
                 continue
-            matrix[row] = torch.tensor([float(x) for x in rest.split(" ")])
+            matrix[row] = torch.tensor([float(x) for x in parts[1:]])
             found[row] = True
     matrix[PAD_INDEX] = 0.0
     return matrix
