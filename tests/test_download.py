@@ -16,7 +16,7 @@ from dlrun.data.idx import read_idx
 from dlrun.data.vocab import Vocab
 from dlrun.data.word_vectors import load_word_vectors
 from dlrun.errors import DlrunError
-from conftest import read_results
+from conftest import compose_config, read_results
 from http_server import LoopbackServer, loopback_server
 from image_files import write_cifar_archive, write_mnist
 from text_corpus import make_tar, write_aclimdb, write_vectors
@@ -236,17 +236,13 @@ def test_when_every_mirror_fails_one_line_names_each_url_and_why(tmp_path: Path,
     assert message.index("/a/f.bin") < message.index(truncated) < message.index(refused)
 
 
-def _mnist_config_has(key: str) -> bool:
-    """Whether configs/dataset/mnist.yaml declares `key` (dataset.mirrors comes with the data-layer keys)."""
-    config = Path(__file__).resolve().parents[1] / "configs" / "dataset" / "mnist.yaml"
-    return any(line.startswith(f"{key}:") for line in config.read_text().splitlines())
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(not _mnist_config_has("mirrors"), reason="needs dataset.mirrors (the data-layer keys of issue 10)", strict=False)
 def test_dlrun_train_mnist_downloads_from_the_loopback_server(tmp_path: Path, server: LoopbackServer, train_run, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     """`dlrun train dataset=mnist` pointed at the server: downloads, verifies, caches and trains;
     a second run reuses the verified files without a request."""
+    dataset = compose_config(["dataset=mnist"]).dataset
+    if "mirrors" not in dataset:
+        pytest.xfail("needs dataset.mirrors (the data-layer keys of issue 10, branch data)")
     from torchvision import datasets
 
     src = tmp_path / "served"
@@ -256,15 +252,15 @@ def test_dlrun_train_mnist_downloads_from_the_loopback_server(tmp_path: Path, se
         server.serve(f"/mnist/{name}", (src / name).read_bytes())
     monkeypatch.setattr(datasets.MNIST, "resources", resources)  # the md5s the dataset checks against
     root = tmp_path / "data"
-    root_key = "root" if _mnist_config_has("root") else "data_dir"
+    root_key = "root" if "root" in dataset else "data_dir"
     overrides = ["dataset=mnist", "model=mlp", f"dataset.{root_key}={root}", f"dataset.mirrors=[{server.url}/gone/,{server.url}/mnist/]",
                  "dataset.val_size=10", "dataset.batch_size=10", "dataset.eval_batch_size=20"]
     code, run_dir = train_run(*overrides)
     assert code == 0
     assert sorted(server.requests) == sorted([f"/gone/{n}" for n, _ in resources] + [f"/mnist/{n}" for n, _ in resources])
-    raw = root / "MNIST" / "raw"
-    assert sorted(p.name for p in raw.iterdir()) == sorted(n for n, _ in resources)  # verified, no temporaries
-    assert all(_md5((raw / n).read_bytes()) == md5 for n, md5 in resources)
+    downloaded = {p.name: p for p in root.rglob("*") if p.is_file() and p.suffix != ".pt"}
+    assert sorted(downloaded) == sorted(n for n, _ in resources)  # verified files, no temporaries
+    assert all(_md5(downloaded[n].read_bytes()) == md5 for n, md5 in resources)
     assert list(root.rglob("*.pt")), "the decoded tensors are cached under the data root"
     results = read_results(run_dir)
     assert results["status"] == "completed" and results["epochs_run"] == 2 and "test/acc" in results["test"]
