@@ -70,9 +70,10 @@ def read_vectors(path: str | Path, words: Iterable[str], dim: int) -> tuple[list
         for number, raw in enumerate(f, start=1):
             if spaced:  # the hot loop: slice the token; the numbers of selected lines go to numpy as they are
                 cut = raw.find(" ")
-                if raw[:cut] in wanted:
-                    wanted.discard(raw[:cut])
-                    found.append(raw[:cut])
+                token = raw[:cut]
+                if token in wanted:
+                    wanted.discard(token)
+                    found.append(token)
                     rows.append(raw[cut + 1:])
                     numbers.append(number)
                 continue
@@ -120,10 +121,9 @@ def vectors_matrix(vocab: Vocab, words: list[str], vectors: np.ndarray, generato
     """(len(vocab), dim) float32: row i is the vector of vocab.itos[i] where `words` has it, else
     N(0, 1) from `generator`; the `<PAD>` row is zeros."""
     matrix = torch.randn(len(vocab), vectors.shape[1], generator=generator)
-    rows = [(vocab.stoi[w], i) for i, w in enumerate(words) if w in vocab.stoi]
-    if rows:
-        target, source = zip(*rows)
-        matrix[list(target)] = torch.from_numpy(vectors[list(source)])
+    target = torch.tensor([vocab.stoi.get(w, -1) for w in words], dtype=torch.long)
+    keep = target >= 0
+    matrix[target[keep]] = torch.from_numpy(vectors)[keep]
     matrix[PAD_INDEX] = 0.0
     return matrix
 
