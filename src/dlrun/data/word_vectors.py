@@ -68,15 +68,19 @@ def read_vectors(path: str | Path, words: Iterable[str], dim: int) -> tuple[list
     spaced: bool | None = None  # from the first line: "token x1 ... xd", so every token ends at the first space
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, raw in enumerate(f, start=1):
-            if spaced:  # the hot loop: slice the token; the numbers of selected lines go to numpy as they are
+            if spaced:  # the hot loop: slice the token; a selected line's numbers go to numpy as they are
                 cut = raw.find(" ")
                 token = raw[:cut]
-                if token in wanted:
+                if token not in wanted:
+                    continue
+                rest = raw[cut + 1:]
+                if rest.count(" ") == dim - 1:
                     wanted.discard(token)
                     found.append(token)
-                    rows.append(raw[cut + 1:])
+                    rows.append(rest)
                     numbers.append(number)
-                continue
+                    continue
+                # an irregular line (a token with spaces, trailing blanks, a wrong count): read it carefully
             line = raw.rstrip("\r\n ")
             if not line or (number == 1 and _is_word2vec_header(line)):
                 continue
