@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from dlrun.errors import DlrunError
+from dlrun.errors import DlrunError, one_line
 
 CHUNK = 1 << 20
 
@@ -51,6 +51,9 @@ def fetch(filename: str, dest_dir: str | Path, mirrors: Sequence[str], *, sha256
     the wrong sha256/md5 counts as a failure and the next mirror is tried. When every mirror fails,
     one DlrunError line names each URL and why.
     """
+    parts = Path(filename).parts
+    if not parts or Path(filename).is_absolute() or ".." in parts:
+        raise DlrunError(f"cannot download {filename!r}: the file name must be a relative path inside the dataset folder")
     if not mirrors:
         raise DlrunError(f"cannot download {filename}: no mirrors configured (set dataset.mirrors to a list of base URLs)")
     return _fetch_urls([mirror_url(m, filename) for m in mirrors], Path(dest_dir) / filename, sha256, md5, timeout, progress)
@@ -74,7 +77,7 @@ def _fetch_urls(urls: list[str], dest: Path, sha256: str | None, md5: str | None
             _download(url, dest, expected, timeout, progress)
             return dest
         except _Failed as err:
-            tried.append(f"{url} ({err})")
+            tried.append(f"{url} ({one_line(err)})")
     raise DlrunError(f"cannot download {dest.name}: tried {'; '.join(tried)}")
 
 
@@ -107,7 +110,7 @@ def _stream(url: str, out, digests: dict, timeout: float, progress: bool, name: 
     except urllib.error.HTTPError as err:
         raise _Failed(f"HTTP {err.code} {err.reason}") from err
     except urllib.error.URLError as err:
-        raise _Failed(str(err.reason)) from err
+        raise _Failed(_describe(err.reason) if isinstance(err.reason, BaseException) else str(err.reason)) from err
     except (OSError, http.client.HTTPException, ValueError) as err:
         raise _Failed(_describe(err)) from err
     with response:
