@@ -4,6 +4,7 @@ batch iterator can be sharded for DDP with the ranks together covering the singl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def stereo_images() -> StereoImages:
     return StereoImages(images, images, stats, stats, disparity, torch.tensor([[20, 40], [20, 40]]))
 
 
-def make_iterators() -> dict[str, callable]:
+def make_iterators() -> dict[str, Callable[[], Batches]]:
     x = torch.arange(10).float()
     y = torch.arange(10) % 3
     docs = TokenSequences.from_lists([[i + 2] * (1 + i % 3) for i in range(9)], [i % 2 for i in range(9)])
