@@ -154,3 +154,10 @@ def test_metric_task_falls_back_to_train_only_on_unknown_split() -> None:
     task.setup(broken, CPU)
     with pytest.raises(KeyError, match="a bug"):  # a bare KeyError is not taken for a missing split
         task._reference()
+
+
+def test_text_data_is_restorable_and_image_data_needs_no_state() -> None:
+    from dlrun.data.base import RestorableData
+
+    assert isinstance(TextCSV(files=CSV_FILES), RestorableData) and isinstance(IMDB(), RestorableData)
+    assert not isinstance(MNIST(), RestorableData) and MNIST().state_dict() == {}

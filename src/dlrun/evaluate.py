@@ -88,6 +88,7 @@ def main(args: list[str]) -> int:
     options, overrides = parse_args(args)
     from dlrun import build
     from dlrun.checkpoint import load_checkpoint
+    from dlrun.data.base import RestorableData
     from dlrun.results import RESULTS_FILE, write_json_atomic
     from dlrun.run_logger import RunLogger
     from dlrun.seeding import seed_everything
@@ -116,7 +117,7 @@ def main(args: list[str]) -> int:
     try:
         trainer = build.build_trainer(cfg, out_dir, logger)
         data = build.build_data(cfg)
-        if hasattr(data, "load_state_dict"):
+        if isinstance(data, RestorableData):
             data.load_state_dict(state.get("data", {}))
         data.setup(trainer.device)
         model = build.build_model(cfg, data).to(trainer.device)

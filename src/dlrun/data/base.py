@@ -48,8 +48,8 @@ class DataModule(Protocol):
     config value left at null is filled from here.
 
     Optional: `preflight_meta`, stand-ins for meta entries known only after setup (a vocabulary
-    size), so the pre-flight check can build the model; `load_state_dict(state)`, called before
-    setup on resume and eval with what `state_dict()` returned.
+    size), so the pre-flight check can build the model; `load_state_dict(state)` (RestorableData),
+    called before setup on resume and eval with what `state_dict()` returned.
     """
 
     meta: dict[str, Any]
@@ -63,6 +63,14 @@ class DataModule(Protocol):
 
     def state_dict(self) -> dict[str, Any]:
         """Anything a checkpoint must carry to rebuild the data the same way (e.g. a vocabulary)."""
+
+
+@runtime_checkable
+class RestorableData(Protocol):
+    """A data module that rebuilds itself from a checkpoint's data state (e.g. a vocabulary)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take what `state_dict()` returned, before `setup`."""
 
 
 @runtime_checkable
