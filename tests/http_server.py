@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Route:
-    """What the server does for one path: `kind` is file, redirect, truncate or stall."""
+    """What the server does for one path: `kind` is file, redirect, truncate, chunked_cut or stall."""
 
     kind: str
     data: bytes = b""
@@ -61,6 +61,12 @@ class LoopbackServer:
         self.routes[path] = Route("truncate", data, keep=keep)
         return self.url + path
 
+    def chunked_cut(self, path: str, data: bytes, keep: int) -> str:
+        """Send `data` as one chunk of Transfer-Encoding: chunked (no Content-Length), but close the
+        connection after its first `keep` bytes."""
+        self.routes[path] = Route("chunked_cut", data, keep=keep)
+        return self.url + path
+
     def stall(self, path: str, data: bytes, keep: int = 0) -> str:
         """Promise len(data) bytes at `path`, send the first `keep`, then send nothing more."""
         self.routes[path] = Route("stall", data, keep=keep)
@@ -79,6 +85,13 @@ class LoopbackServer:
             return
         handler.send_response(200)
         handler.send_header("Content-Type", "application/octet-stream")
+        if route.kind == "chunked_cut":
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.end_headers()
+            handler.wfile.write(f"{len(route.data):x}\r\n".encode() + route.data[: route.keep])
+            handler.wfile.flush()
+            handler.close_connection = True
+            return
         handler.send_header("Content-Length", str(len(route.data)))
         handler.end_headers()
         body = route.data if route.kind == "file" else route.data[: route.keep]

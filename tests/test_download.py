@@ -184,6 +184,18 @@ def test_connection_closed_mid_body_fails_and_leaves_nothing(tmp_path: Path, ser
     assert fetch("aclImdb_v1.tar.gz", dest, [server.url + "/m"], sha256=digest, progress=False).read_bytes() == data
 
 
+@pytest.mark.fault('download: connection closed mid-body', 'one-line error naming the URL; no partial file left')
+def test_a_chunked_body_cut_short_fails_and_leaves_nothing(tmp_path: Path, server: LoopbackServer) -> None:
+    data = _real_format_files(tmp_path)["cifar-10-python.tar.gz"]
+    url = server.chunked_cut("/m/cifar-10-python.tar.gz", data, keep=100)
+    dest = tmp_path / "data"
+    with pytest.raises(DlrunError) as err:
+        fetch("cifar-10-python.tar.gz", dest, [server.url + "/m"], progress=False)  # no length, no checksum to catch it
+    message = str(err.value)  # http.client does not say how much of a cut chunk it read
+    assert f"{url} (connection closed after " in message and " of " not in message and "\n" not in message
+    assert _files_in(dest) == []
+
+
 @pytest.mark.fault('download: server stalls', 'timeout, one-line error naming the URL; no partial file left')
 @pytest.mark.parametrize("keep", [0, 10])  # silent before the body, or part-way through it
 def test_a_stalled_server_times_out(tmp_path: Path, server: LoopbackServer, keep: int) -> None:

@@ -124,8 +124,9 @@ def _stream(url: str, out, digests: dict, timeout: float, progress: bool, name: 
                     digest.update(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
-        except http.client.IncompleteRead as err:
-            raise _Failed(f"connection closed after {received + len(err.partial)} of {promised} bytes") from err
+        except http.client.IncompleteRead as err:  # a chunked body cut short
+            of = "" if promised is None else f" of {promised}"
+            raise _Failed(f"connection closed after {received + len(err.partial)}{of} bytes") from err
         except (OSError, http.client.HTTPException) as err:
             raise _Failed(f"{_describe(err)} after {received} bytes") from err
         finally:
