@@ -67,7 +67,7 @@ def load_splits(data_dir: Path, train_subset: int | None) -> tuple[dict[str, tup
     """dlrun's own split of the Debian files, converted once to normalized float tensors."""
     from dlrun.data.fashion_mnist import FashionMNIST
 
-    data = FashionMNIST(data_dir=str(data_dir), normalize="scalar", train_subset=train_subset)
+    data = FashionMNIST(root=str(data_dir), normalize="scalar", train_subset=train_subset)
     data.setup(torch.device("cpu"))
     mean = data.meta["mean"][0]
     return {k: ((x.float() / 255 - mean), y) for k, (x, y) in data.splits.items()}, mean
@@ -173,7 +173,7 @@ def run_dlrun(data_dir: Path, epochs: int, train_subset: int | None, run_dir: Pa
 
     ClassificationTask.on_train_step, ClassificationTask.on_epoch_end = on_train_step, on_epoch_end  # type: ignore[method-assign]
     overrides = [
-        "experiment=lab2_mnist", "dataset=fashion_mnist", f"dataset.data_dir={data_dir}", f"trainer.max_epochs={epochs}",
+        "experiment=lab2_mnist", "dataset=fashion_mnist", f"dataset.root={data_dir}", f"trainer.max_epochs={epochs}",
         "trainer.device=cpu", "trainer.progress_bar=true", f"seed={SEED}", f"hydra.run.dir={run_dir}",
     ]
     if train_subset is not None:
@@ -198,7 +198,7 @@ def run_dlrun_process(data_dir: Path, epochs: int, train_subset: int | None, run
     available per epoch this way and is reported as the wall time."""
     import re
 
-    overrides = ["experiment=lab2_mnist", "dataset=fashion_mnist", f"dataset.data_dir={data_dir}", f"trainer.max_epochs={epochs}",
+    overrides = ["experiment=lab2_mnist", "dataset=fashion_mnist", f"dataset.root={data_dir}", f"trainer.max_epochs={epochs}",
                  "trainer.device=cpu", "trainer.progress_bar=true", f"seed={SEED}", f"hydra.run.dir={run_dir}"]
     if train_subset is not None:
         overrides.append(f"dataset.train_subset={train_subset}")
@@ -217,7 +217,7 @@ def run_fast(data_dir: Path, threads: int, out: Path) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": str(threads)}
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "dlrun", "train", "experiment=fast_fmnist", f"dataset.data_dir={data_dir}", "trainer.device=cpu", f"hydra.run.dir={out}"],
+        [sys.executable, "-m", "dlrun", "train", "experiment=fast_fmnist", f"dataset.root={data_dir}", "trainer.device=cpu", f"hydra.run.dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     wall = time.perf_counter() - started

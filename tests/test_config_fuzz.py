@@ -25,7 +25,7 @@ HAND_PICKED = [
     ["+model.nokey=1"],
     ["trainer.early_stopping.patience=-3"],
     ["dataset.batch_size=0"],
-    ["dataset.val_fraction=0.9", "dataset.test_fraction=0.5"],
+    ["dataset.val_size=0.9", "dataset.test_size=0.5"],
     ["model.hidden=[]"],
     ["model.hidden=[0,4]"],
     ["model.dropout=1.5"],

@@ -23,13 +23,13 @@ def _imdb(root: Path, **kwargs) -> IMDB:
 
 def test_reads_the_tree_with_labels_and_a_seeded_validation_split(tmp_path: Path) -> None:
     write_aclimdb(tmp_path, {"train": 20, "test": 10})
-    data = _imdb(tmp_path, val_fraction=0.25, seed=5)
+    data = _imdb(tmp_path, val_size=0.25, seed=5)
     sizes = {s: len(data.splits[s]) for s in ("train", "val", "test")}
     assert sizes == {"train": 30, "val": 10, "test": 20}
     assert data.meta["class_names"] == ["positive", "negative"] and data.meta["num_classes"] == 2
     assert data.splits["test"].labels.tolist() == [0] * 10 + [1] * 10  # pos files first, then neg
-    again = _imdb(tmp_path, val_fraction=0.25, seed=5)
-    other = _imdb(tmp_path, val_fraction=0.25, seed=6)
+    again = _imdb(tmp_path, val_size=0.25, seed=5)
+    other = _imdb(tmp_path, val_size=0.25, seed=6)
     assert torch.equal(again.splits["val"].tokens, data.splits["val"].tokens)
     assert not torch.equal(other.splits["val"].tokens, data.splits["val"].tokens)
 
@@ -39,7 +39,7 @@ def test_validation_is_disjoint_from_train_and_vocab_ignores_it(tmp_path: Path) 
     (folder / "train" / "pos" / "0_9.txt").write_text("Zyzzyva zyzzyva zyzzyva!")
     texts = {}
     for seed in range(20):  # find a seed that puts the zyzzyva review into validation
-        data = _imdb(tmp_path, val_fraction=0.25, seed=seed)
+        data = _imdb(tmp_path, val_size=0.25, seed=seed)
         texts = {s: [" ".join(data.decode(s, i)) for i in range(len(data.splits[s]))] for s in ("train", "val")}
         if "<UNK> <UNK> <UNK> !" in texts["val"]:
             break
@@ -53,7 +53,7 @@ def test_html_breaks_empty_reviews_and_bad_bytes(tmp_path: Path) -> None:
     folder = write_aclimdb(tmp_path, {"train": 3, "test": 1})
     next((folder / "test" / "pos").glob("0_*.txt")).write_bytes(b"")
     next((folder / "test" / "neg").glob("0_*.txt")).write_bytes(b"Bad<br /><br />\xff\xfeMovie")
-    data = _imdb(tmp_path, val_fraction=0.34)
+    data = _imdb(tmp_path, val_size=0.34)
     assert data.decode("test", 0) == []
     assert data.decode("test", 1) == ["bad", "<UNK>", "<UNK>", "movie"]  # <br /> gone; each bad byte is a U+FFFD token
     tokens, lengths, labels = next(iter(data.loader("test")))
@@ -77,7 +77,7 @@ def test_downloads_verifies_and_extracts_when_missing(tmp_path: Path) -> None:
     archive = tmp_path / "mirror" / "aclImdb_v1.tar.gz"
     digest = _archive_of(tmp_path / "mirror", archive)
     root = tmp_path / "data"
-    data = _imdb(root, download=True, url=archive.as_uri(), sha256=digest)
+    data = _imdb(root, download=True, mirrors=[archive.parent.as_uri()], sha256=digest)
     assert len(data.splits["test"]) == 4
     assert (root / "aclImdb_v1.tar.gz").is_file() and (root / "aclImdb" / "train" / "neg").is_dir()
     assert sorted(p.name for p in root.iterdir()) == ["aclImdb", "aclImdb_v1.tar.gz"]  # no temp leftovers
@@ -89,7 +89,7 @@ def test_wrong_checksum_is_refused_before_extraction(tmp_path: Path) -> None:
     _archive_of(tmp_path / "mirror", archive)
     root = tmp_path / "data"
     with pytest.raises(DlrunError, match="checksum mismatch"):
-        _imdb(root, download=True, url=archive.as_uri(), sha256="f" * 64)
+        _imdb(root, download=True, mirrors=[archive.parent.as_uri()], sha256="f" * 64)
     assert not (root / "aclImdb").exists()
 
 
@@ -97,13 +97,13 @@ def test_wrong_checksum_is_refused_before_extraction(tmp_path: Path) -> None:
 def test_offline_and_missing_names_the_url_and_the_layout(tmp_path: Path) -> None:
     url = (tmp_path / "unreachable" / "aclImdb_v1.tar.gz").as_uri()
     with pytest.raises(DlrunError) as err:
-        _imdb(tmp_path / "data", download=True, url=url)
+        _imdb(tmp_path / "data", download=True, mirrors=[(tmp_path / "unreachable").as_uri()])
     message = str(err.value)
     assert url in message and "aclImdb/{train,test}/{pos,neg}/*.txt" in message and "\n" not in message
     with pytest.raises(DlrunError, match=r"IMDB not found: expected .*aclImdb/\{train,test\}/\{pos,neg\}/\*\.txt.*ai.stanford.edu"):
         _imdb(tmp_path / "data", download=False)
 
 
-def test_bad_val_fraction_is_rejected_at_construction() -> None:
-    with pytest.raises(ValueError, match="val_fraction"):
-        IMDB(val_fraction=1.0)
+def test_bad_val_size_is_rejected_at_construction() -> None:
+    with pytest.raises(ValueError, match="val_size"):
+        IMDB(val_size=1.0)

@@ -74,7 +74,7 @@ def test_missing_data_explains_where_to_put_it(tmp_path: Path) -> None:
         KittiStereo(root=str(tmp_path)).setup(CPU)
 
 
-@pytest.mark.parametrize("kwargs", [{"layout": "2014"}, {"patch_size": 8}, {"neg_low": 1, "pos_jitter": 1}, {"val_fraction": 1.0}])
+@pytest.mark.parametrize("kwargs", [{"layout": "2014"}, {"patch_size": 8}, {"neg_low": 1, "pos_jitter": 1}, {"val_size": 1.0}])
 def test_bad_arguments(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         KittiStereo(**kwargs)
@@ -131,3 +131,13 @@ def test_loader_batches_are_fixed_for_validation_and_vary_for_training(tmp_path:
     assert not torch.equal(epoch0[0], next(iter(train))[0])
     anchor, positive, negative = next(iter(train))
     assert anchor.shape == positive.shape == negative.shape == (16, 1, 9, 9)
+
+
+def test_kitti_lives_in_root_kitti_and_takes_val_size_as_a_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_pairs(tmp_path / "kitti" / "training", "image_2", "image_3", "disp_noc_0", count=5, channels=1)
+    monkeypatch.setenv("DLRUN_DATA_DIR", str(tmp_path))
+    data = KittiStereo(val_size=2, eval_batch_size=3, val_batches=1)  # root from DLRUN_DATA_DIR
+    data.setup(CPU)
+    assert len(data.split_ids["train"]) == 3 and len(data.split_ids["val"]) == 2
+    anchor, _, _ = next(iter(data.loader("val")))
+    assert anchor.shape[0] == 3  # eval_batch_size sizes the validation patch batches

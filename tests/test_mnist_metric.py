@@ -95,3 +95,20 @@ def test_identity_cannot_be_trained_and_eval_needs_ckpt_for_weights(digits: Path
     assert "IdentityEmbedding has no parameters, so there is nothing to train" in capsys.readouterr().err
     assert main(["eval", "experiment=mnist_metric", f"dataset.root={digits}", "dataset.download=false"]) == 2
     assert "missing ckpt=PATH: SimpleMetricEmbedding has parameters" in capsys.readouterr().err
+
+
+def test_reads_through_the_mnist_reader_and_shares_its_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlrun.data.mnist import MNIST
+
+    write_synthetic_mnist(tmp_path, n_train=20, n_test=10)
+    MNISTMetric(root=str(tmp_path), download=False, val_size=0.25, seed=1).setup(CPU)
+    assert (tmp_path / "dlrun_cache" / "mnist.pt").is_file()
+    parsed = []
+    monkeypatch.setattr(MNIST, "parse", lambda self, sources: parsed.append(sources))
+    again = MNISTMetric(root=str(tmp_path), download=False, val_size=0.25, seed=1)
+    again.setup(CPU)
+    plain = MNIST(root=str(tmp_path), download=False, val_size=5)
+    plain.setup(CPU)
+    assert parsed == []  # both read the cache the first run wrote
+    assert len(again.splits["val"][1]) == 5 and len(again.splits["traineval"][1]) == 15
+    assert torch.equal(plain.splits["test"][0].float() / 255, again.splits["test"][0])

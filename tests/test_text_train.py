@@ -27,7 +27,7 @@ def sst(tmp_path: Path) -> list[str]:
     gen = torch.Generator().manual_seed(0)
     words = POSITIVE_WORDS + NEGATIVE_WORDS + FILLER_WORDS[:-1]  # 'plot' gets no vector: N(0,1)
     vectors = write_vectors(root / "glove.txt", {w: torch.randn(8, generator=gen).tolist() for w in words})
-    return [f"dataset.root={root}", f"dataset.embeddings.path={vectors}", "dataset.embeddings.dim=8"]
+    return [f"dataset.root={tmp_path}", f"dataset.embeddings.path={vectors}", "dataset.embeddings.dim=8"]
 
 
 @pytest.mark.slow
@@ -53,7 +53,7 @@ def test_lab3_baseline_learns_with_random_embeddings_and_resumes_with_the_saved_
     assert code == 0
     first = read_results(run)
     assert first["test"]["test/acc"] >= 0.9
-    train_file = Path(sst[0].split("=", 1)[1]) / "sst_train_raw.csv"
+    train_file = Path(sst[0].split("=", 1)[1]) / "sst" / "sst_train_raw.csv"
     train_file.write_text(train_file.read_text() + "zebra quokka wombat, positive\n")  # new words after the checkpoint
     code, resumed = train_run("experiment=lab3_baseline", *no_vectors, "trainer.max_epochs=4",
                               f"ckpt_path={run / 'checkpoints' / 'last.pt'}", name="resumed")

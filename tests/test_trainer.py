@@ -132,7 +132,7 @@ def test_amp_bfloat16_on_cpu(train_run) -> None:
 def test_gradient_accumulation_matches_large_batch(tmp_path: Path) -> None:
     """2 accumulated batches of 32 == 1 batch of 64 (no dropout/BN: the mean gradient is the same)."""
     base = [*FAST, "trainer.max_epochs=1", "optimizer=sgd", "dataset.samples_per_component=64",
-            "dataset.val_fraction=0.25", "dataset.test_fraction=0.25"]
+            "dataset.val_size=0.25", "dataset.test_size=0.25"]
     # 6 * 64 = 384 samples, 192 train = 3 batches of 64 or 6 of 32
     assert train_in_process([*base, "dataset.batch_size=64"], tmp_path / "big") == 0
     assert train_in_process([*base, "dataset.batch_size=32", "trainer.accumulate_grad_batches=2"], tmp_path / "acc") == 0

@@ -23,7 +23,7 @@ def mnist_dir(tmp_path: Path) -> Path:
 
 
 def tiny(data_dir: Path) -> list[str]:
-    return [f"dataset.data_dir={data_dir}", "dataset.download=false", "dataset.val_size=10"]
+    return [f"dataset.root={data_dir}", "dataset.download=false", "dataset.val_size=10"]
 
 
 def test_lab2_mnist_settings_follow_the_course() -> None:
@@ -117,7 +117,7 @@ def test_l2_sweep_runs_three_jobs(mnist_dir: Path, tmp_path: Path) -> None:
 
 
 def test_missing_data_is_one_line_without_traceback(tmp_path: Path) -> None:
-    proc = run_cli(["train", "experiment=lab2_mnist", f"dataset.data_dir={tmp_path / 'none'}", "dataset.download=false", *FAST], cwd=tmp_path)
+    proc = run_cli(["train", "experiment=lab2_mnist", f"dataset.root={tmp_path / 'none'}", "dataset.download=false", *FAST], cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]

@@ -61,3 +61,22 @@ def test_non_numeric_value_names_the_line(tmp_path: Path) -> None:
     path.write_text("movie 1 2 3\nthe 1 x 3\n")
     with pytest.raises(DlrunError, match=r"v.txt:2: .*'the'.*not a number"):
         load_word_vectors(path, VOCAB, 3, torch.Generator())
+
+
+def test_a_token_with_spaces_is_split_from_the_right_and_does_not_shadow_its_first_word(tmp_path: Path) -> None:
+    """GloVe 840B has tokens with spaces ('. . .'): such a line must not be read as the vector of
+    its first word, which a later line defines."""
+    path = tmp_path / "v.txt"
+    path.write_text("unused 0 0 0\nthe movie 7 7 7\nthe 1 2 3 \nmovie 4 5 6\n")
+    matrix, found = load_word_vectors(path, VOCAB, 3, torch.Generator().manual_seed(0))
+    assert found == 2 and matrix[2].tolist() == [1.0, 2.0, 3.0] and matrix[3].tolist() == [4.0, 5.0, 6.0]
+
+
+def test_a_bad_selected_line_after_a_good_first_line_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "v.txt"
+    path.write_text("unused 0 0 0\nmovie 1 2\nthe 1 2 3\n")
+    with pytest.raises(DlrunError, match=r"v.txt:2: expected a token and 3 numbers"):
+        load_word_vectors(path, VOCAB, 3, torch.Generator())
+    path.write_text("unused 0 0 0\nthe 1 2 3\nmovie 1 two 3\n")
+    with pytest.raises(DlrunError, match=r"v.txt:3: .*'movie'.*not a number"):
+        load_word_vectors(path, VOCAB, 3, torch.Generator())

@@ -9,6 +9,7 @@ import types
 import typing
 from typing import Any
 
+from dlrun.data.keys import renamed_message
 from dlrun.errors import DlrunError
 
 
@@ -94,6 +95,9 @@ def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = ()) -> 
     for name, value in node.items():
         if name.startswith("_") or name in ignore:
             continue
+        renamed = renamed_message(f"{key}.{name}") if name not in params else None
+        if renamed is not None:
+            raise DlrunError(renamed)
         if name not in params and not takes_any:
             raise DlrunError(f"unknown key '{key}.{name}' for {target_name} (valid keys: {', '.join(valid + list(ignore))})")
         hint = hints.get(name)

@@ -118,9 +118,11 @@ def shard(batches: Any) -> Any:
     """The training batches of this rank: its slice of the epoch's shuffled order."""
     if _world["size"] == 1:
         return batches
-    if not callable(getattr(batches, "shard", None)):
+    from dlrun.data.base import Batches
+
+    if not isinstance(batches, Batches):
         raise DlrunError(f"this dataset's batches ({type(batches).__name__}) cannot be split across processes; "
-                         "DDP needs a shard(rank, world_size) method (dlrun.data.tensor_batches.TensorBatches has one)")
+                         "DDP needs a shard(rank, world_size) method (dlrun.data.base.Batches; EpochSeeded provides it)")
     batches.shard(_world["rank"], _world["size"])
     return batches
 

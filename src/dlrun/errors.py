@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class DlrunError(Exception):
     """An error caused by the user's input or environment (bad config, missing file, ...).
@@ -40,3 +42,12 @@ class TrainingInterrupted(DlrunError):
         where = f"; checkpoint {checkpoint}" if checkpoint else " (no checkpoint: checkpoint.save_last is off)"
         super().__init__(f"interrupted at epoch {epoch}, step {step}{where}", exit_code=130)
         self.checkpoint = checkpoint
+
+
+class UnknownSplit(DlrunError):
+    """A split name a data module (or `dlrun eval`) does not have: the one error every dataset raises for it."""
+
+    def __init__(self, split: str, valid: Iterable[str], owner: str = "") -> None:
+        self.split, self.valid = split, list(valid)
+        prefix = f"{owner}: " if owner else ""
+        super().__init__(f"{prefix}unknown split '{split}' (valid: {', '.join(self.valid)})")

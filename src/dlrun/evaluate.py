@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.errors import DlrunError, one_line
+from dlrun.errors import DlrunError, UnknownSplit, one_line
 
 USAGE = ("usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [config.key=value ...]\n"
          "       dlrun eval model=identity dataset=... task=... [split=test] [out_dir=DIR]  (a model without parameters)")
@@ -88,6 +88,7 @@ def main(args: list[str]) -> int:
     options, overrides = parse_args(args)
     from dlrun import build
     from dlrun.checkpoint import load_checkpoint
+    from dlrun.data.base import RestorableData
     from dlrun.results import RESULTS_FILE, write_json_atomic
     from dlrun.run_logger import RunLogger
     from dlrun.seeding import seed_everything
@@ -107,7 +108,7 @@ def main(args: list[str]) -> int:
         cfg = config_without_checkpoint(overrides)
     split = options.get("split", "test")
     if split not in SPLITS:
-        raise DlrunError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
+        raise UnknownSplit(split, SPLITS)
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     out_dir = Path(options.get("out_dir") or Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +117,7 @@ def main(args: list[str]) -> int:
     try:
         trainer = build.build_trainer(cfg, out_dir, logger)
         data = build.build_data(cfg)
-        if hasattr(data, "load_state_dict"):
+        if isinstance(data, RestorableData):
             data.load_state_dict(state.get("data", {}))
         data.setup(trainer.device)
         model = build.build_model(cfg, data).to(trainer.device)

@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from dlrun.data.keys import renamed_message
 from dlrun.errors import DlrunError, one_line
 from dlrun.paths import config_dir, config_groups
 
@@ -67,6 +68,9 @@ def explain(err: BaseException, overrides: list[str]) -> str:
     unknown = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
     if unknown:
         key = unknown.group(1)
+        renamed = renamed_message(key)
+        if renamed is not None:
+            return renamed
         return f"unknown key '{key}' (valid keys here: {', '.join(_sibling_keys(key, overrides))}; add new keys with +{key}=...)"
     if "Ambiguous value" in text or "--multirun" in text:
         return f"{one_line(text.splitlines()[0])} (sweeps need -m: dlrun train -m ...)"

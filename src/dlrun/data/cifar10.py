@@ -8,49 +8,42 @@ import torch
 
 from dlrun.data import cifar_batches
 from dlrun.data.cifar_batches import ARCHIVE, FOLDER, TEST_FILES, TRAIN_FILES
+from dlrun.data.files import find_files
 from dlrun.data.images import ImageClassificationData
-from dlrun.data.mnist import download_files
-from dlrun.errors import DlrunError
 
 
 class CIFAR10(ImageClassificationData):
-    """32x32 colour images in 10 classes. Files: data_dir/cifar-10-batches-py/ (extracted, as
-    torchvision leaves it) or data_dir/cifar-10-python.tar.gz (read without extracting)."""
+    """32x32 colour images in 10 classes. Files: root/cifar-10-batches-py/ (extracted, as
+    torchvision leaves it) or root/cifar-10-python.tar.gz (read without extracting), or the
+    same in one of search_dirs."""
 
     name = "cifar10"
     class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
     image_shape = (3, 32, 32)
+    expected = (f"{FOLDER}/{{{','.join(TRAIN_FILES + TEST_FILES)}}} or {ARCHIVE}",)
 
     default_val_split = "random"
     default_normalize = "channel"
 
-    def look_dirs(self) -> list[Path]:
-        """Folders searched for the batches folder or the tarball, in order."""
-        return [self.data_dir, *self.search_dirs]
+    def dataset_dirs(self) -> list[Path]:
+        return [self.root]
 
     def find_sources(self) -> list[Path] | None:
         for folder in self.look_dirs():
-            batches = folder / FOLDER
-            if all((batches / name).is_file() for name in TRAIN_FILES + TEST_FILES):
-                return [batches / name for name in TRAIN_FILES + TEST_FILES]
-            if (folder / ARCHIVE).is_file():
-                return [folder / ARCHIVE]
+            found = find_files([folder / FOLDER], TRAIN_FILES + TEST_FILES) or find_files([folder], [ARCHIVE])
+            if found:
+                return found
         return None
 
-    def fetch_sources(self) -> list[Path]:
-        expected = [f"{FOLDER}/{{{','.join(TRAIN_FILES + TEST_FILES)}}}", ARCHIVE]
-        hint = "pass dataset.data_dir=... or put the files in one of these folders"
-        if not self.download:
-            raise DlrunError(self.missing_message([" or ".join(expected)], self.look_dirs(), f"dataset.download=false; {hint}"))
+    def resources(self) -> list[tuple[str, str]]:
         from torchvision import datasets
 
-        cls = datasets.CIFAR10
-        base, _, filename = cls.url.rpartition("/")
-        try:
-            download_files(self.data_dir, [base + "/"], [(filename, cls.tgz_md5)])
-        except DlrunError as err:
-            raise DlrunError(self.missing_message([" or ".join(expected)], self.look_dirs(), f"{err}; {hint}")) from err
-        return [self.data_dir / ARCHIVE]
+        return [(ARCHIVE, datasets.CIFAR10.tgz_md5)]
+
+    def default_mirrors(self) -> list[str]:
+        from torchvision import datasets
+
+        return [datasets.CIFAR10.url.rpartition("/")[0]]
 
     def parse(self, sources: list[Path]) -> dict[str, torch.Tensor]:
         if len(sources) == 1:

@@ -7,6 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlrun.data.base import pick_split
+from dlrun.data.keys import check_batch_sizes
+from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.tensor_batches import TensorBatches
 
 BOX = 10.0  # component centres are uniform in [0, BOX]^2, as in the lab's Random2DGaussian
@@ -33,7 +36,8 @@ def sample_gmm_2d(
 
 
 class GMM2D:
-    """Train/val/test splits of one seeded mixture; the whole dataset lives in tensors."""
+    """Train/val/test splits of one seeded mixture; the whole dataset lives in tensors. `seed`
+    draws the mixture and the split; val_size and test_size are counts or fractions in (0, 1)."""
 
     def __init__(
         self,
@@ -41,28 +45,31 @@ class GMM2D:
         num_classes: int = 3,
         samples_per_component: int = 300,
         spread: float = 0.2,
-        val_fraction: float = 0.2,
-        test_fraction: float = 0.2,
+        val_size: Size = 0.2,
+        test_size: Size = 0.2,
         standardize: bool = True,
         batch_size: int = 64,
+        eval_batch_size: int | None = None,
         seed: int = 112,
     ) -> None:
         if num_components < 1 or num_classes < 2 or samples_per_component < 1:
             raise ValueError("need num_components >= 1, num_classes >= 2 and samples_per_component >= 1")
-        if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise ValueError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
+        check_size("val_size", val_size, allow_zero=True)
+        check_size("test_size", test_size, allow_zero=True)
+        if isinstance(val_size, float) and isinstance(test_size, float) and val_size + test_size >= 1:
+            raise ValueError(f"val_size and test_size fractions must sum to less than 1, got {val_size} + {test_size}")
         if spread <= 0:
             raise ValueError(f"spread must be > 0, got {spread}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_batch_sizes(batch_size, eval_batch_size)
         self.num_components = num_components
         self.num_classes = num_classes
         self.samples_per_component = samples_per_component
         self.spread = spread
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
+        self.val_size = val_size
+        self.test_size = test_size
         self.standardize = standardize
         self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
         self.seed = seed
         self.meta: dict[str, Any] = {
             "in_features": 2,
@@ -75,23 +82,24 @@ class GMM2D:
     def setup(self, device: torch.device) -> None:
         rng = np.random.default_rng(self.seed)
         x, y = sample_gmm_2d(self.num_components, self.num_classes, self.samples_per_component, self.spread, rng)
-        order = rng.permutation(len(x))
-        n_val, n_test = int(len(x) * self.val_fraction), int(len(x) * self.test_fraction)
-        parts = {
-            "test": order[:n_test],
-            "val": order[n_test : n_test + n_val],
-            "train": order[n_test + n_val :],
-        }
+        sizes = {key: size for key, size in (("test_size", self.test_size), ("val_size", self.val_size)) if size}
+        parts = holdout(len(x), sizes, self.seed, "gmm2d")
+        empty = torch.zeros(0, dtype=torch.long)
+        index = {"train": parts["rest"], "val": parts.get("val_size", empty), "test": parts.get("test_size", empty)}
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         if self.standardize:
-            train_x = xt[parts["train"]]
+            train_x = xt[index["train"]]
             self.meta["mean"] = train_x.mean(0).tolist()
             self.meta["std"] = train_x.std(0).tolist()
             xt = (xt - train_x.mean(0)) / train_x.std(0)
-        self.splits = {k: (xt[idx].to(device), yt[idx].to(device)) for k, idx in parts.items()}
+        self.splits = {k: (xt[idx].to(device), yt[idx].to(device)) for k, idx in index.items()}
+
+    def split_tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(points, labels) of `split` (TensorSplits)."""
+        return pick_split(self.splits, split, "gmm2d")
 
     def loader(self, split: str, train: bool = False) -> TensorBatches:
-        return TensorBatches(self.splits[split], self.batch_size, shuffle=train)
+        return TensorBatches(self.split_tensors(split), self.batch_size if train else self.eval_batch_size, shuffle=train)
 
     def state_dict(self) -> dict[str, Any]:
         return {}

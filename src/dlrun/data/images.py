@@ -3,7 +3,6 @@ decoded once into a cache file, split as in the course, normalized and augmented
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,8 +10,13 @@ from typing import Any
 
 import torch
 
+from dlrun.data import download as downloads
 from dlrun.data.augment import ImageTransform
+from dlrun.data.base import pick_split
+from dlrun.data.files import RETRY_HINT, MissingFiles, data_root, expand_dirs
 from dlrun.data.image_cache import load_cache, save_cache, source_signature
+from dlrun.data.keys import check_batch_sizes
+from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.tensor_batches import TensorBatches
 from dlrun.errors import DlrunError
 
@@ -42,8 +46,9 @@ def scalar_mean(images: torch.Tensor) -> float:
 
 
 class ImageClassificationData:
-    """Train/val/test splits of an image dataset: subclasses say where the files are and how to
-    parse them; this class caches, splits, normalizes and serves batches by index."""
+    """Train/val/test splits of an image dataset: subclasses say where the files are, what to
+    download and how to parse them; this class finds, fetches, caches, splits, normalizes and
+    serves batches by index."""
 
     name = "images"
     class_names: tuple[str, ...] = ()
@@ -51,14 +56,16 @@ class ImageClassificationData:
     default_val_split = "tail"       # what val_split / normalize / search_dirs = null mean for this dataset
     default_normalize = "channel"
     default_search_dirs: tuple[str, ...] = ()
+    expected: tuple[str, ...] = ()   # the source files, as named in the missing-files error
 
     def __init__(
         self,
-        data_dir: str = "data",
+        root: str | None = None,
         download: bool = True,
-        val_size: int = 5000,
+        mirrors: Sequence[str] | None = None,
+        val_size: Size = 5000,
         val_split: str | None = None,
-        split_seed: int = 0,
+        seed: int = 0,
         normalize: str | None = None,
         batch_size: int = 50,
         eval_batch_size: int = 1000,
@@ -75,12 +82,10 @@ class ImageClassificationData:
             raise ValueError(f"unknown normalize '{normalize}' (valid: {', '.join(NORMALIZATIONS)})")
         if val_split not in VAL_SPLITS:
             raise ValueError(f"unknown val_split '{val_split}' (valid: {', '.join(VAL_SPLITS)})")
-        if val_size < 1:
-            raise ValueError(f"val_size must be >= 1, got {val_size}")
+        check_size("val_size", val_size)
         if train_subset is not None and train_subset < 1:
             raise ValueError(f"train_subset must be >= 1 or null, got {train_subset}")
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"batch_size and eval_batch_size must be >= 1, got {batch_size} and {eval_batch_size}")
+        check_batch_sizes(batch_size, eval_batch_size)
         augment = dict(augment or {})
         unknown = set(augment) - {"crop_padding", "hflip"}
         if unknown:
@@ -89,18 +94,19 @@ class ImageClassificationData:
         self.hflip = bool(augment.get("hflip") or False)
         if self.crop_padding < 0:
             raise ValueError(f"augment.crop_padding must be >= 0, got {self.crop_padding}")
-        self.data_dir = Path(os.path.expanduser(str(data_dir)))
+        self.root = data_root(root)
         self.download = download
+        self.mirrors = list(mirrors) if mirrors is not None else None
         self.val_size = val_size
         self.val_split = val_split
-        self.split_seed = split_seed
+        self.seed = seed
         self.normalize = normalize
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.drop_last = drop_last
         self.use_cache = cache
         self.train_subset = train_subset
-        self.search_dirs = [Path(os.path.expanduser(str(d))) for d in search_dirs]
+        self.search_dirs = expand_dirs(search_dirs)
         c, h, w = self.image_shape
         self.meta: dict[str, Any] = {
             "in_channels": c,
@@ -115,24 +121,58 @@ class ImageClassificationData:
         self.eval_transform: ImageTransform | None = None
 
     # -- what subclasses provide -------------------------------------------------------------
-    def find_sources(self) -> list[Path] | None:
-        """The source files when all are present, else None (no download here)."""
+    def dataset_dirs(self) -> list[Path]:
+        """This dataset's own folders under root (torchvision's layout first)."""
         raise NotImplementedError
 
-    def fetch_sources(self) -> list[Path]:
-        """Download the sources into data_dir and return them; DlrunError when that fails."""
+    def find_sources(self) -> list[Path] | None:
+        """The source files when all are present in one of `look_dirs()`, else None (no download here)."""
+        raise NotImplementedError
+
+    def resources(self) -> list[tuple[str, str]]:
+        """(file name, md5) of each file to download (the official ones, from torchvision)."""
+        raise NotImplementedError
+
+    def default_mirrors(self) -> list[str]:
+        """The official base URLs (used when dataset.mirrors is null)."""
         raise NotImplementedError
 
     def parse(self, sources: list[Path]) -> dict[str, torch.Tensor]:
         """{train_x, train_y, test_x, test_y}: uint8 images (N, C, H, W) and int64 labels."""
         raise NotImplementedError
 
+    # -- file lookup, download and cache -----------------------------------------------------
+    def look_dirs(self) -> list[Path]:
+        """Folders searched for the files, in order: the dataset's own, then search_dirs."""
+        return [*self.dataset_dirs(), *self.search_dirs]
+
+    @property
+    def download_dir(self) -> Path:
+        """Where a download puts the files (the first of the dataset's own folders)."""
+        return self.dataset_dirs()[0]
+
     @property
     def cache_path(self) -> Path:
         """Where the decoded uint8 tensors are cached."""
-        return self.data_dir / "dlrun_cache" / f"{self.name}.pt"
+        return self.root / "dlrun_cache" / f"{self.name}.pt"
 
-    # -- loading -----------------------------------------------------------------------------
+    def fetch_sources(self) -> list[Path]:
+        """Download the files from the mirrors into `download_dir` (each verified) and return them."""
+        dirs = self.look_dirs()
+        if not self.download:
+            raise MissingFiles(self.name, self.expected, dirs, f"dataset.download=false; {RETRY_HINT}")
+        mirrors = self.mirrors if self.mirrors is not None else self.default_mirrors()
+        for filename, md5 in self.resources():
+            try:
+                downloads.fetch(filename, self.download_dir, mirrors, md5=md5)
+            except DlrunError as err:
+                detail = str(err).removeprefix(f"cannot download {filename}: ")
+                raise MissingFiles(self.name, self.expected, dirs, f"download of {filename} failed: {detail}; {RETRY_HINT}") from err
+        sources = self.find_sources()
+        if sources is None:
+            raise MissingFiles(self.name, self.expected, dirs, "the download left them incomplete")
+        return sources
+
     def load_arrays(self) -> dict[str, torch.Tensor]:
         """The decoded dataset: from the cache when it matches the sources, else parsed (and cached)."""
         sources = self.find_sources()
@@ -155,31 +195,27 @@ class ImageClassificationData:
             if tuple(x.shape[1:]) != self.image_shape:
                 raise DlrunError(f"{self.name}: {split} images have shape {tuple(x.shape[1:])}, expected {self.image_shape}")
             if len(x) != len(y):
-                raise DlrunError(f"{self.name}: {split} has {len(x)} images but {len(y)} labels")
+                raise DlrunError(f"{self.name}: {split} has {len(x)} images, so expected {len(x)} labels, found {len(y)}")
             if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(self.class_names)):
                 raise DlrunError(f"{self.name}: {split} labels must be in 0..{len(self.class_names) - 1}")
 
+    # -- DataModule --------------------------------------------------------------------------
     def setup(self, device: torch.device) -> None:
         arrays = self.load_arrays()
         train_x, train_y = arrays["train_x"], arrays["train_y"].long()
-        if self.val_size >= len(train_x):
-            raise DlrunError(f"{self.name}: val_size {self.val_size} leaves no training images (the train file has {len(train_x)})")
-        if self.val_split == "tail":
-            train_idx = torch.arange(len(train_x) - self.val_size)
-            val_idx = torch.arange(len(train_x) - self.val_size, len(train_x))
-        else:
-            order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(self.split_seed))
-            train_idx, val_idx = order[self.val_size :], order[: self.val_size]
+        seed = self.seed if self.val_split == "random" else None
+        parts = holdout(len(train_x), {"val_size": self.val_size}, seed, self.name, items="images")
+        train_idx, val_idx = parts["rest"], parts["val_size"]
         if self.train_subset is not None:
             train_idx = train_idx[: self.train_subset]
-        parts = {
+        split_arrays = {
             "train": (train_x[train_idx], train_y[train_idx]),
             "val": (train_x[val_idx], train_y[val_idx]),
             "test": (arrays["test_x"], arrays["test_y"].long()),
         }
-        mean, std = self.statistics(parts["train"][0])
-        self.meta.update({"mean": mean, "std": std, "split_sizes": {k: len(v[1]) for k, v in parts.items()}})
-        self.splits = {k: (x.contiguous().to(device), y.to(device)) for k, (x, y) in parts.items()}
+        mean, std = self.statistics(split_arrays["train"][0])
+        self.meta.update({"mean": mean, "std": std, "split_sizes": {k: len(v[1]) for k, v in split_arrays.items()}})
+        self.splits = {k: (x.contiguous().to(device), y.to(device)) for k, (x, y) in split_arrays.items()}
         self.train_transform = ImageTransform(mean, std, self.crop_padding, self.hflip).to(device)
         self.eval_transform = ImageTransform(mean, std).to(device)
 
@@ -192,22 +228,19 @@ class ImageClassificationData:
             return [scalar_mean(train_images)] * channels, [1.0] * channels
         return [0.0] * channels, [1.0] * channels
 
+    def split_tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(uint8 images, labels) of `split` (TensorSplits)."""
+        if not self.splits:
+            raise RuntimeError("call setup() before split_tensors()")
+        return pick_split(self.splits, split, self.name)
+
     def loader(self, split: str, train: bool = False) -> TensorBatches:
         """Batches of `split`; train=True shuffles per (seed, epoch) and augments."""
-        if not self.splits:
-            raise RuntimeError("call setup() before loader()")
-        if split not in self.splits:
-            raise DlrunError(f"{self.name}: unknown split '{split}' (valid: {', '.join(self.splits)})")
+        tensors = self.split_tensors(split)
         if train:
-            return TensorBatches(self.splits[split], self.batch_size, shuffle=True, drop_last=self.drop_last, transform=self.train_transform)
-        return TensorBatches(self.splits[split], self.eval_batch_size, transform=self.eval_transform)
+            return TensorBatches(tensors, self.batch_size, shuffle=True, drop_last=self.drop_last, transform=self.train_transform)
+        return TensorBatches(tensors, self.eval_batch_size, transform=self.eval_transform)
 
     def state_dict(self) -> dict[str, Any]:
         """Nothing to carry: the files, split seed and statistics rebuild the data exactly."""
         return {}
-
-    # -- helpers for subclasses --------------------------------------------------------------
-    def missing_message(self, names: Sequence[str], dirs: Sequence[Path], reason: str) -> str:
-        """One line naming the expected files and where they were looked for."""
-        where = ", ".join(str(d) for d in dirs)
-        return f"{self.name}: cannot find {', '.join(names)} in {where} ({reason})"

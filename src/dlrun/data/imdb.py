@@ -3,17 +3,19 @@ binary sentiment. Validation is carved from train with a seed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from dlrun.data import download as downloads
 from dlrun.data.archives import safe_extract
-from dlrun.data.download import download_verified
+from dlrun.data.files import data_root
+from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.text_data import RawSplit, TextClassificationData, read_text
 from dlrun.errors import DlrunError
 
-URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+ARCHIVE = "aclImdb_v1.tar.gz"
+MIRRORS = ("https://ai.stanford.edu/~amaas/data/sentiment",)
 SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 LAYOUT = "aclImdb/{train,test}/{pos,neg}/*.txt"
 CLASS_DIRS = {"positive": "pos", "negative": "neg"}  # class 0 = positive, 1 = negative (as the lab's SST labels)
@@ -26,15 +28,16 @@ def _review_order(path: Path) -> tuple[int, str]:
 
 
 class IMDB(TextClassificationData):
-    """Reviews from `root`/aclImdb; downloaded (checksum-verified) and safely extracted when missing."""
+    """Reviews from root/aclImdb; ARCHIVE downloaded from the first of `mirrors` that serves it
+    (sha256-verified) and safely extracted when missing."""
 
     def __init__(
         self,
-        root: str = "data",
+        root: str | None = None,
         download: bool = True,
-        url: str = URL,
+        mirrors: Sequence[str] = MIRRORS,
         sha256: str = SHA256,
-        val_fraction: float = 0.1,
+        val_size: Size = 0.1,
         tokenizer: dict[str, Any] | None = None,
         vocab: dict[str, Any] | None = None,
         embeddings: dict[str, Any] | None = None,
@@ -44,39 +47,37 @@ class IMDB(TextClassificationData):
         bucket: int = 0,
         seed: int = 7052020,
     ) -> None:
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        check_size("val_size", val_size)
         super().__init__(tokenizer, vocab, embeddings, max_len, batch_size, eval_batch_size, bucket, seed,
                          class_names=list(CLASS_DIRS))
-        self.root = Path(root)
+        self.root = data_root(root)
         self.download = download
-        self.url = url
+        self.mirrors = list(mirrors)
         self.sha256 = sha256
-        self.val_fraction = val_fraction
+        self.val_size = val_size
 
     @property
     def folder(self) -> Path:
         return self.root / "aclImdb"
 
-    def _complete(self) -> bool:
-        return all((self.folder / split / d).is_dir() for split in ("train", "test") for d in CLASS_DIRS.values())
+    @staticmethod
+    def _complete(folder: Path) -> bool:
+        return all((folder / split / d).is_dir() for split in ("train", "test") for d in CLASS_DIRS.values())
 
     def ensure_files(self) -> None:
         """Download and extract the archive unless the layout is already there."""
-        if self._complete():
+        if self._complete(self.folder):
             return
         where = f"{self.root}/{LAYOUT}"
+        urls = " or ".join(downloads.mirror_url(m, ARCHIVE) for m in self.mirrors)
         if not self.download:
-            raise DlrunError(f"IMDB not found: expected {where} (set dataset.download=true, or get {self.url} and extract it into {self.root})")
-        archive = self.root / Path(self.url).name
+            raise DlrunError(f"IMDB not found: expected {where} (set dataset.download=true, or get {urls} and extract it into {self.root})")
         try:
-            download_verified(self.url, archive, self.sha256)
+            archive = downloads.fetch(ARCHIVE, self.root, self.mirrors, sha256=self.sha256)
         except DlrunError as err:
-            if not str(err).startswith("cannot download"):
-                raise
-            raise DlrunError(f"{err}; without network, download {self.url} elsewhere and extract it so that {where} exist") from err
+            raise DlrunError(f"{err}; without network, download {urls} elsewhere and extract it so that {where} exist") from err
         safe_extract(archive, self.root)
-        if not self._complete():
+        if not self._complete(self.folder):
             raise DlrunError(f"{archive} did not contain {LAYOUT}")
 
     def _read_folder(self, split: str) -> RawSplit:
@@ -96,10 +97,6 @@ class IMDB(TextClassificationData):
     def read_splits(self) -> dict[str, RawSplit]:
         self.ensure_files()
         train, test = self._read_folder("train"), self._read_folder("test")
-        order = torch.randperm(len(train.texts), generator=torch.Generator().manual_seed(self.seed)).tolist()
-        n_val = max(1, round(len(order) * self.val_fraction))
-        if n_val >= len(order):
-            raise DlrunError(f"val_fraction {self.val_fraction} leaves no training reviews ({len(order)} in train)")
-        val_idx, train_idx = sorted(order[:n_val]), sorted(order[n_val:])
+        parts = holdout(len(train.texts), {"val_size": self.val_size}, self.seed, "imdb", items="reviews")
         pick = lambda idx: RawSplit([train.texts[i] for i in idx], [train.labels[i] for i in idx])  # noqa: E731
-        return {"train": pick(train_idx), "val": pick(val_idx), "test": test}
+        return {"train": pick(parts["rest"].tolist()), "val": pick(parts["val_size"].tolist()), "test": test}

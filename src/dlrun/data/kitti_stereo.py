@@ -2,7 +2,7 @@
 triplets for training, whole images for dense evaluation.
 
 KITTI needs registration, so nothing is downloaded: put the unpacked 'training' folder under
-dataset.root (see MISSING_HELP).
+dataset.root/kitti (see MISSING_HELP).
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from typing import Any
 
 import torch
 
+from dlrun.data.base import pick_split
+from dlrun.data.files import data_root, first_dir
+from dlrun.data.keys import check_batch_sizes
+from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.stereo_io import read_disparity, read_image
 from dlrun.data.stereo_patches import StereoImages, StereoPatchBatches
 from dlrun.errors import DlrunError
@@ -25,17 +29,23 @@ GRAY_2012 = ("image_0", "image_1")
 MISSING_HELP = (
     "KITTI stereo needs registration at cvlibs.net, so dlrun cannot download it. Unpack "
     "data_stereo_flow.zip (2012: training/colored_0, colored_1 or image_0, image_1, disp_noc) or "
-    "data_scene_flow.zip (2015: training/image_2, image_3, disp_noc_0) so that <root>/training/ holds "
-    "those folders, and pass dataset.root=<root>. Offline alternative: dataset=synthetic_stereo"
+    "data_scene_flow.zip (2015: training/image_2, image_3, disp_noc_0) so that <root>/kitti/training/ "
+    "holds those folders (dataset.root, default $DLRUN_DATA_DIR or data). Offline alternative: dataset=synthetic_stereo"
 )
 
 
-def find_training_dir(root: Path) -> Path:
-    """<root>/training, or root itself when it already holds the KITTI folders."""
-    for candidate in (root / "training", root):
-        if any((candidate / disp).is_dir() for _, _, disp in LAYOUTS.values()):
-            return candidate
-    raise DlrunError(f"no KITTI stereo data under {root} (no training/disp_noc or training/disp_noc_0 folder). {MISSING_HELP}")
+def has_disparity(folder: Path) -> bool:
+    """Whether `folder` holds a KITTI disparity folder (2012 or 2015)."""
+    return any((folder / disp).is_dir() for _, _, disp in LAYOUTS.values())
+
+
+def find_training_dir(root: Path, folder: str = "kitti") -> Path:
+    """The first of <root>/<folder>/training, <root>/<folder>, <root>/training and root that holds the KITTI folders."""
+    candidates = [root / folder / "training", root / folder, root / "training", root]
+    found = first_dir(candidates, has_disparity)
+    if found is None:
+        raise DlrunError(f"no KITTI stereo data under {root} (no disp_noc or disp_noc_0 folder in {', '.join(map(str, candidates))}). {MISSING_HELP}")
+    return found
 
 
 def detect_layout(training: Path, layout: str) -> str:
@@ -68,15 +78,18 @@ class KittiStereo:
     own test set has no public ground truth, so 'test' is the held-out 20% as in the lecture.
     """
 
+    folder = "kitti"  # the dataset's folder under root
+
     def __init__(
         self,
-        root: str = "data/kitti",
+        root: str | None = None,
         layout: str = "auto",
         color: bool = False,
-        val_fraction: float = 0.2,
+        val_size: Size = 0.2,
         seed: int = 0,
         patch_size: int = 9,
         batch_size: int = 128,
+        eval_batch_size: int | None = None,
         batches_per_epoch: int = 1000,
         val_batches: int = 20,
         pos_jitter: int = 1,
@@ -86,25 +99,26 @@ class KittiStereo:
     ) -> None:
         if layout not in ("auto", *LAYOUTS):
             raise ValueError(f"unknown layout '{layout}' (valid: auto, {', '.join(LAYOUTS)})")
-        if not 0 < val_fraction < 1:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        check_size("val_size", val_size)
         if patch_size < 1 or patch_size % 2 == 0:
             raise ValueError(f"patch_size must be odd, got {patch_size}")
-        if batch_size < 1 or batches_per_epoch < 1 or val_batches < 1:
-            raise ValueError("batch_size, batches_per_epoch and val_batches must be >= 1")
+        check_batch_sizes(batch_size, eval_batch_size)
+        if batches_per_epoch < 1 or val_batches < 1:
+            raise ValueError("batches_per_epoch and val_batches must be >= 1")
         if pos_jitter < 0 or not 0 < neg_low <= neg_high:
             raise ValueError(f"need pos_jitter >= 0 and 0 < neg_low <= neg_high, got {pos_jitter}, {neg_low}, {neg_high}")
         if neg_low <= pos_jitter:
             raise ValueError(f"neg_low ({neg_low}) must exceed pos_jitter ({pos_jitter}): negatives must differ from positives")
         if max_images is not None and max_images < 2:
             raise ValueError(f"max_images must be >= 2 or null, got {max_images}")
-        self.root = Path(root)
+        self.root = data_root(root)
         self.layout = layout
         self.color = color
-        self.val_fraction = val_fraction
+        self.val_size = val_size
         self.seed = seed
         self.patch_size = patch_size
         self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
         self.batches_per_epoch = batches_per_epoch
         self.val_batches = val_batches
         self.pos_jitter = pos_jitter
@@ -118,7 +132,7 @@ class KittiStereo:
 
     def files(self) -> list[tuple[Path, Path, Path]]:
         """(left, right, disparity) paths of every pair with ground truth, sorted by name."""
-        training = find_training_dir(self.root)
+        training = find_training_dir(self.root, self.folder)
         layout = detect_layout(training, self.layout)
         left_dir, right_dir = image_folders(training, layout, self.color)
         disp_files = sorted((training / LAYOUTS[layout][2]).glob("*.png"))
@@ -149,28 +163,28 @@ class KittiStereo:
                 raise DlrunError(f"{left} is smaller than a {self.patch_size}x{self.patch_size} patch")
         self.names = [d.name for _, _, d in triples]
         self.images = stack_pairs(lefts, rights, disps, device)
-        order = torch.randperm(len(triples), generator=torch.Generator().manual_seed(self.seed))
-        n_val = max(1, round(len(triples) * self.val_fraction))
-        self.split_ids = {"train": order[n_val:].sort().values, "val": order[:n_val].sort().values}
-        self.split_ids["test"] = self.split_ids["val"]
+        parts = holdout(len(triples), {"val_size": self.val_size}, self.seed, type(self).__name__, items="image pairs")
+        self.split_ids = {"train": parts["rest"], "val": parts["val_size"], "test": parts["val_size"]}
 
-    def _batches(self, split: str, num_batches: int, seed: int) -> StereoPatchBatches:
+    def image_ids(self, split: str) -> torch.Tensor:
+        """Indices of the image pairs of `split`; UnknownSplit for an unknown one."""
         assert self.images is not None, "setup() first"
-        return StereoPatchBatches(self.images, self.split_ids[split], self.batch_size, num_batches, self.patch_size,
-                                  self.pos_jitter, self.neg_low, self.neg_high, seed=seed)
+        return pick_split(self.split_ids, split, type(self).__name__)
 
     def loader(self, split: str, train: bool = False) -> StereoPatchBatches:
-        if split not in self.split_ids:
-            raise KeyError(f"unknown split '{split}' (valid: {', '.join(self.split_ids)})")
+        ids = self.image_ids(split)
         if split == "train" and train:
-            return self._batches("train", self.batches_per_epoch, self.seed)
-        return self._batches(split, self.val_batches, self.seed + 1)  # fixed: the same batches every time
+            size, count, seed = self.batch_size, self.batches_per_epoch, self.seed
+        else:  # fixed: the same batches every time
+            size, count, seed = self.eval_batch_size, self.val_batches, self.seed + 1
+        assert self.images is not None
+        return StereoPatchBatches(self.images, ids, size, count, self.patch_size, self.pos_jitter, self.neg_low, self.neg_high, seed=seed)
 
     def dense_pairs(self, split: str, limit: int | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(name, left (1, C, h, w), right, disparity (h, w)) of up to `limit` images of a split,
         normalized to zero mean and unit variance per image."""
-        assert self.images is not None, "setup() first"
-        ids = self.split_ids[split].tolist()[: limit or None]
+        ids = self.image_ids(split).tolist()[: limit or None]
+        assert self.images is not None
         pairs = []
         for n in ids:
             h, w = (int(v) for v in self.images.sizes[n])

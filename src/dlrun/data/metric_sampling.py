@@ -72,7 +72,8 @@ class TripletBatches(TensorBatches):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         first = self.skip
-        for number, (anchors,) in enumerate(super().__iter__(), start=first):
+        for local, (anchors,) in enumerate(super().__iter__(), start=first):
+            number = local * self.world_size + self.rank  # distinct on every rank
             positives, negatives = random_triplets(anchors, self.index, self.batch_generator(number))
             device = self.images.device
             a, p, n = anchors.to(device), positives.to(device), negatives.to(device)
@@ -82,7 +83,7 @@ class TripletBatches(TensorBatches):
 class PKBatches(EpochSeeded):
     """Class-balanced batches: P random classes x K random samples each (without replacement when a
     class has at least K samples), yielded as (images, labels). An epoch has as many batches as
-    fit the number of samples."""
+    fit the number of samples; sharded for DDP, each rank draws every world_size-th of them."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int, classes_per_batch: int, samples_per_class: int) -> None:
         self.images = images
@@ -96,6 +97,10 @@ class PKBatches(EpochSeeded):
         self.k = samples_per_class
 
     def __len__(self) -> int:
+        return self.rank_count(self.total_batches())
+
+    def total_batches(self) -> int:
+        """Batches per epoch of all ranks together."""
         return max(1, len(self.labels) // (self.p * self.k))
 
     def batch_indices(self, generator: torch.Generator) -> torch.Tensor:
@@ -113,6 +118,6 @@ class PKBatches(EpochSeeded):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         start = self.take_skip()
-        for number in range(start, len(self)):
+        for number in self.rank_numbers(self.total_batches())[start:]:
             chosen = self.batch_indices(self.batch_generator(number)).to(self.images.device)
             yield self.images[chosen], self.labels[chosen]

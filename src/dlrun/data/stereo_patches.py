@@ -83,7 +83,8 @@ class StereoPatchBatches(EpochSeeded):
     """`num_batches` batches of (anchor, positive, negative) patches, each (B, C, size, size).
 
     Batch b of an epoch is drawn from a generator seeded by (seed, epoch, b): resume-exact, and a
-    fixed seed and epoch (validation) give the same batches every time."""
+    fixed seed and epoch (validation) give the same batches every time. Sharded for DDP, each rank
+    draws every world_size-th batch number."""
 
     def __init__(self, data: StereoImages, image_ids: torch.Tensor, batch_size: int, num_batches: int, patch_size: int,
                  pos_jitter: int, neg_low: int, neg_high: int, seed: int = 0) -> None:
@@ -98,12 +99,12 @@ class StereoPatchBatches(EpochSeeded):
         self.seed = seed
 
     def __len__(self) -> int:
-        return self.num_batches
+        return self.rank_count(self.num_batches)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         start = self.take_skip()
         half = self.patch_size // 2
-        for number in range(start, self.num_batches):
+        for number in self.rank_numbers(self.num_batches)[start:]:
             generator = self.batch_generator(number)
             n, y, x, xp, xn = sample_triplet_pixels(self.data, self.image_ids, self.batch_size, half, self.pos_jitter,
                                                     self.neg_low, self.neg_high, generator)

@@ -169,23 +169,26 @@ def ensure_generated(root: Path, spec: SceneSpec) -> None:
 
 
 class SyntheticStereo(KittiStereo):
-    """KITTI-2015-layout synthetic stereo: generated into `root` on first use (and whenever the
-    generator settings change), then read by the real KITTI reader."""
+    """KITTI-2015-layout synthetic stereo: generated into root/synthetic_stereo on first use (and
+    whenever the generator settings change), then read by the real KITTI reader. `seed` draws
+    the scenes and the image split."""
 
-    def __init__(self, root: str = "data/synthetic_stereo", num_pairs: int = 40, height: int = 128, width: int = 384,
+    folder = "synthetic_stereo"
+
+    def __init__(self, root: str | None = None, num_pairs: int = 40, height: int = 128, width: int = 384,
                  min_disparity: float = 2.0, max_disparity: float = 40.0, max_objects: int = 4, noise: float = 0.02,
-                 generator_seed: int = 0, **kitti: Any) -> None:
+                 seed: int = 0, **kitti: Any) -> None:
         if num_pairs < 2 or height < 16 or width < 16:
             raise ValueError(f"need num_pairs >= 2 and images of at least 16x16, got {num_pairs} pairs of {height}x{width}")
         if not 0 < min_disparity < max_disparity < width / 2:
             raise ValueError(f"need 0 < min_disparity < max_disparity < width / 2, got {min_disparity}, {max_disparity}")
         if max_objects < 0 or noise < 0:
             raise ValueError("max_objects and noise must be >= 0")
-        super().__init__(root=root, layout="2015", **kitti)
-        self.spec = SceneSpec(num_pairs, height, width, min_disparity, max_disparity, max_objects, noise, generator_seed)
+        super().__init__(root=root, layout="2015", seed=seed, **kitti)
+        self.spec = SceneSpec(num_pairs, height, width, min_disparity, max_disparity, max_objects, noise, seed)
 
     def setup(self, device: torch.device) -> None:
-        ensure_generated(self.root, self.spec)
+        ensure_generated(self.root / self.folder, self.spec)
         super().setup(device)
 
 

@@ -19,9 +19,9 @@ class TensorBatches(EpochSeeded):
     a whole batch at once.
 
     Sharded (`shard(rank, world_size)`, data-parallel training), each process takes every
-    world_size-th sample of the same epoch order, padded by wrapping around to a multiple of
-    world_size (torch's DistributedSampler semantics): all ranks get the same number of batches,
-    and batch t of all ranks together is batch t of one process with world_size times the batch size.
+    world_size-th sample of the same epoch order (see EpochSeeded): all ranks get the same number
+    of batches, and batch t of all ranks together is batch t of one process with world_size times
+    the batch size.
     """
 
     def __init__(
@@ -42,29 +42,15 @@ class TensorBatches(EpochSeeded):
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.transform = transform
-        self.rank = 0
-        self.world_size = 1
-
-    def shard(self, rank: int, world_size: int) -> None:
-        """Draw only this rank's share of every epoch (see the class docstring)."""
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world_size {world_size}")
-        self.rank, self.world_size = rank, world_size
 
     @property
     def num_samples(self) -> int:
         """Samples per epoch of this rank (all of them when not sharded)."""
-        return -(-len(self.tensors[0]) // self.world_size)
+        return self.rank_count(len(self.tensors[0]))
 
     def __len__(self) -> int:
         full, rest = divmod(self.num_samples, self.batch_size)
         return full if (self.drop_last or rest == 0) else full + 1
-
-    def _rank_share(self, order: torch.Tensor) -> torch.Tensor:
-        padded_size = self.num_samples * self.world_size
-        if padded_size > len(order):
-            order = order.repeat(-(-padded_size // len(order)))[:padded_size]
-        return order[self.rank : padded_size : self.world_size]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         device = self.tensors[0].device
@@ -75,7 +61,7 @@ class TensorBatches(EpochSeeded):
         else:
             order = None
         if self.world_size > 1:
-            order = self._rank_share(order if order is not None else torch.arange(total, device=device))
+            order = self.rank_share(order if order is not None else torch.arange(total, device=device))
         start = self.take_skip() * self.batch_size
         for begin in range(start, len(self) * self.batch_size, self.batch_size):
             if order is None:

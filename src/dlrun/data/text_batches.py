@@ -72,6 +72,8 @@ class TextBatches(EpochSeeded):
     by length and cut into batches, and the batch order is shuffled: batches hold texts of similar
     length, so padding stays small. Without shuffling, `bucket` > 0 sorts the whole split by
     length (evaluation: metrics do not depend on the order); `bucket` = 0 keeps file order.
+    Sharded for DDP, each rank takes every world_size-th batch of the epoch's batch order (see
+    EpochSeeded), so length bucketing is kept.
     """
 
     def __init__(self, data: TokenSequences, batch_size: int, shuffle: bool = False, bucket: int = 0, drop_last: bool = False) -> None:
@@ -90,16 +92,20 @@ class TextBatches(EpochSeeded):
         return len(self.data)
 
     def __len__(self) -> int:
+        return self.rank_count(self.total_batches())
+
+    def total_batches(self) -> int:
+        """Batches per epoch of all ranks together."""
         full, rest = divmod(self.num_samples, self.batch_size)
         return full if (self.drop_last or rest == 0) else full + 1
 
     def batch_indices(self) -> list[torch.Tensor]:
-        """The CPU index tensor of every batch of this epoch, in order."""
+        """The CPU index tensor of every batch of this epoch (all ranks), in order."""
         n, size = self.num_samples, self.batch_size
         lengths = self.data.lengths
         if not self.shuffle:
             order = torch.argsort(lengths, stable=True) if self.bucket else torch.arange(n)
-            return list(order.split(size))[: len(self)]
+            return list(order.split(size))[: self.total_batches()]
         generator = self.epoch_generator()
         order = torch.randperm(n, generator=generator)
         if self.bucket:
@@ -116,5 +122,6 @@ class TextBatches(EpochSeeded):
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         batches = self.batch_indices()
+        batches = [batches[i] for i in self.rank_numbers(len(batches))]
         for index in batches[self.take_skip():]:
             yield self.data.batch(index)

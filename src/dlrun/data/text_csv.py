@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dlrun.data.files import data_root
 from dlrun.data.text_data import SPLITS, RawSplit, TextClassificationData, read_text
 from dlrun.errors import DlrunError
 
@@ -33,7 +34,7 @@ def read_labelled_lines(path: Path) -> RawSplit:
 
 
 class TextCSV(TextClassificationData):
-    """Train/val/test from three files in `root` (file names in `files`).
+    """Train/val/test from three files (`files`: paths relative to `root`, the data folder).
 
     labels: the class order (class i = labels[i]); null orders the labels found in train by
     frequency, as the lab's label vocabulary does (SST: positive = 0, negative = 1).
@@ -41,7 +42,7 @@ class TextCSV(TextClassificationData):
 
     def __init__(
         self,
-        root: str = "data",
+        root: str | None = None,
         files: dict[str, str] | None = None,
         labels: list[str] | None = None,
         tokenizer: dict[str, Any] | None = None,
@@ -59,7 +60,7 @@ class TextCSV(TextClassificationData):
         if missing or unknown:
             raise ValueError(f"files must name exactly the splits {list(SPLITS)} (missing {missing}, unknown {sorted(unknown)})")
         super().__init__(tokenizer, vocab, embeddings, max_len, batch_size, eval_batch_size, bucket, seed, class_names=labels)
-        self.root = Path(root)
+        self.root = data_root(root)
         self.files = {s: self.root / files[s] for s in SPLITS}
 
     def read_splits(self) -> dict[str, RawSplit]:

@@ -11,13 +11,16 @@ from typing import Any
 
 import torch
 
+from dlrun.data.base import pick_split
+from dlrun.data.keys import check_batch_sizes
 from dlrun.data.text_batches import TextBatches, TokenSequences
 from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer
-from dlrun.data.vocab import SPECIALS, Vocab, check_limits
-from dlrun.data.word_vectors import load_word_vectors
+from dlrun.data.vocab import SPECIALS, UNK_INDEX, Vocab, check_limits
+from dlrun.data.word_vectors import load_word_vectors, read_vectors, vectors_matrix
 from dlrun.errors import DlrunError
 
 SPLITS = ("train", "val", "test")
+FREEZE_CHOICES = (True, False, "auto")
 STATE_VERSION = 1
 
 
@@ -39,11 +42,15 @@ class TextClassificationData:
     the label set is fixed.
 
     tokenizer: {lowercase, strip_html, pattern} (see dlrun.data.tokenizer). vocab: {max_size,
-    min_freq} (max_size counts the specials, -1 = all; min_freq is >=). embeddings: {path, dim}:
-    path of a GloVe/word2vec text file (null: the model draws random embeddings) and the vector
-    size. max_len: keep the first max_len tokens of each text (null: all). bucket: length
-    bucketing in batches per sorted chunk (0: off). seed: the vectors drawn for words without a
-    pretrained vector (and the subclass's split).
+    min_freq} (max_size counts the specials, -1 = all; min_freq is >=). embeddings: {path, dim,
+    freeze}: path of a GloVe/word2vec text file (null: the model draws random embeddings), the
+    vector size, and whether the model keeps them frozen (true | false | auto = frozen when a path
+    is set; the configs follow model.freeze_embeddings). Frozen pretrained vectors extend the
+    vocabulary with the words of val/test that train lacks and the file has, so they get their
+    vectors instead of <UNK>; trainable ones keep the train-only vocabulary (the lab). max_len:
+    keep the first max_len tokens of each text (null: all). bucket: length bucketing in batches
+    per sorted chunk (0: off). seed: the vectors drawn for words without a pretrained vector (and
+    the subclass's split).
     """
 
     def __init__(
@@ -66,18 +73,20 @@ class TextClassificationData:
             raise ValueError(f"unknown vocab option(s) {sorted(unknown)} (valid: max_size, min_freq)")
         self.max_size, self.min_freq = int(vocab_cfg["max_size"]), int(vocab_cfg["min_freq"])
         check_limits(self.max_size, self.min_freq, len(SPECIALS))
-        emb = {"path": None, "dim": 300, **(embeddings or {})}
-        unknown = set(emb) - {"path", "dim"}
+        emb = {"path": None, "dim": 300, "freeze": "auto", **(embeddings or {})}
+        unknown = set(emb) - {"path", "dim", "freeze"}
         if unknown:
-            raise ValueError(f"unknown embeddings option(s) {sorted(unknown)} (valid: path, dim)")
+            raise ValueError(f"unknown embeddings option(s) {sorted(unknown)} (valid: path, dim, freeze)")
         if int(emb["dim"]) < 1:
             raise ValueError(f"embeddings.dim must be >= 1, got {emb['dim']}")
+        if emb["freeze"] not in FREEZE_CHOICES:
+            raise ValueError(f"embeddings.freeze must be true, false or auto, got {emb['freeze']!r}")
         self.vectors_path: str | None = emb["path"]
         self.embedding_dim = int(emb["dim"])
+        self.extend_vocab = self.vectors_path is not None and emb["freeze"] is not False
         if max_len is not None and max_len < 1:
             raise ValueError(f"max_len must be >= 1 or null, got {max_len}")
-        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
-            raise ValueError("batch_size and eval_batch_size must be >= 1")
+        check_batch_sizes(batch_size, eval_batch_size)
         if bucket < 0:
             raise ValueError(f"bucket must be >= 0 (0: off), got {bucket}")
         if class_names is not None and len(set(class_names)) != len(class_names):
@@ -108,13 +117,16 @@ class TextClassificationData:
         if self.class_names is None:
             self.class_names = self._label_order(raw["train"].labels)
         label_index = {name: i for i, name in enumerate(self.class_names)}
+        encoded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        matrix, found = None, 0
+        if self.vocab is None:
+            self.vocab, ids, offsets, train_words = self._build_vocab(raw["train"].texts)
+            encoded["train"] = (ids, offsets)
+            if self.extend_vocab:
+                matrix, found = self._extend_with_vectors(raw, train_words, encoded)
         for split in SPLITS:
             labels = [self._label(label_index, name, split, i) for i, name in enumerate(raw[split].labels)]
-            if split == "train" and self.vocab is None:
-                self.vocab, ids, offsets = self._build_vocab(raw[split].texts)
-            else:
-                assert self.vocab is not None
-                ids, offsets = self._numericalize(raw[split].texts, self.vocab)
+            ids, offsets = encoded[split] if split in encoded else self._numericalize(raw[split].texts, self.vocab)
             self.splits[split] = TokenSequences(ids, offsets, torch.tensor(labels, dtype=torch.long)).to(device)
         assert self.vocab is not None
         self.meta.update(
@@ -124,11 +136,13 @@ class TextClassificationData:
             split_sizes={s: len(self.splits[s]) for s in SPLITS},
         )
         if self.vectors_path is not None:
-            generator = torch.Generator().manual_seed(self.seed)
-            matrix, found = load_word_vectors(self.vectors_path, self.vocab, self.embedding_dim, generator)
+            if matrix is None:
+                generator = torch.Generator().manual_seed(self.seed)
+                matrix, found = load_word_vectors(self.vectors_path, self.vocab, self.embedding_dim, generator)
             self.meta["pretrained_embeddings"] = matrix
             self.meta["embeddings_found"] = found
-            print(f"dlrun: word vectors for {found:,} of {len(self.vocab):,} vocabulary entries from {self.vectors_path}")
+            beyond = f" ({self.meta['vocab_from_vectors']:,} of them from val/test, absent from train)" if "vocab_from_vectors" in self.meta else ""
+            print(f"dlrun: word vectors for {found:,} of {len(self.vocab):,} vocabulary entries{beyond} from {self.vectors_path}")
         print(f"dlrun: {type(self).__name__} train/val/test {len(self.splits['train']):,}/{len(self.splits['val']):,}/"
               f"{len(self.splits['test']):,} texts, vocabulary {len(self.vocab):,}, loaded in {time.perf_counter() - started:.1f}s")
 
@@ -136,8 +150,9 @@ class TextClassificationData:
         tokens = self.tokenizer(text)
         return tokens if self.max_len is None else tokens[: self.max_len]
 
-    def _build_vocab(self, texts: list[str]) -> tuple[Vocab, torch.Tensor, torch.Tensor]:
-        """Vocabulary of `texts` and their token ids, in one tokenizing pass.
+    def _build_vocab(self, texts: list[str]) -> tuple[Vocab, torch.Tensor, torch.Tensor, dict[str, int]]:
+        """Vocabulary of `texts`, their token ids and offsets, and every distinct token seen, in one
+        tokenizing pass.
 
         Each distinct token gets a provisional id in order of first appearance; counting ids with
         bincount then gives the frequencies (insertion order = first appearance, the tie-break),
@@ -154,7 +169,41 @@ class TextClassificationData:
         counts = torch.bincount(ids, minlength=len(provisional)).tolist()
         vocab = Vocab.from_counts(Counter(dict(zip(provisional, counts))), self.max_size, self.min_freq)
         remap = torch.tensor([vocab.index(t) for t in provisional], dtype=torch.long)
-        return vocab, remap[ids] if len(ids) else ids, _offsets(lengths)
+        return vocab, remap[ids] if len(ids) else ids, _offsets(lengths), provisional
+
+    def _extend_with_vectors(self, raw: dict[str, RawSplit], train_words: dict[str, int],
+                             encoded: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, int]:
+        """Append to the vocabulary the words of val and test that train lacks and the vectors file
+        has (first appearance order), encode val and test with it into `encoded`, and return the
+        embedding matrix and how many entries the file covered: one pass over the file for both.
+
+        Words outside the vocabulary get provisional ids after it while val/test are tokenized once;
+        one tensor lookup then maps them to their new index, or to <UNK> when the file lacks them.
+        Train words that max_size/min_freq dropped stay <UNK>, as in train.
+        """
+        assert self.vocab is not None and self.vectors_path is not None
+        vocab, stoi, unk = self.vocab, self.vocab.stoi, UNK_INDEX
+        new: dict[str, int] = {}  # word outside train -> provisional id len(vocab) + first-appearance rank
+        for split in ("val", "test"):
+            flat: array[int] = array("q")
+            lengths: array[int] = array("q")
+            for text in raw[split].texts:
+                tokens = self._tokens(text)
+                flat.extend([stoi.get(t, unk) if t in stoi or t in train_words else new.setdefault(t, len(stoi) + len(new))
+                             for t in tokens])
+                lengths.append(len(tokens))
+            encoded[split] = (torch.frombuffer(flat, dtype=torch.long).clone() if len(flat) else torch.zeros(0, dtype=torch.long), _offsets(lengths))
+        words, vectors = read_vectors(self.vectors_path, [*vocab.itos, *new], self.embedding_dim)
+        in_file = set(words)
+        extra = [w for w in new if w in in_file]
+        self.vocab = Vocab([*vocab.itos, *extra], vocab.specials)
+        remap = torch.tensor([*range(len(vocab)), *(self.vocab.stoi.get(w, unk) for w in new)], dtype=torch.long)
+        for split in ("val", "test"):
+            ids, offsets = encoded[split]
+            encoded[split] = (remap[ids] if len(ids) else ids, offsets)
+        generator = torch.Generator().manual_seed(self.seed)
+        self.meta["vocab_from_vectors"] = len(extra)
+        return vectors_matrix(self.vocab, words, vectors, generator), len(words)
 
     def _numericalize(self, texts: list[str], vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids of `texts` (unknown words -> <UNK>) as one flat tensor plus offsets."""
@@ -167,11 +216,13 @@ class TextClassificationData:
         ids_tensor = torch.frombuffer(flat, dtype=torch.long).clone() if len(flat) else torch.zeros(0, dtype=torch.long)
         return ids_tensor, _offsets(lengths)
 
+    def sequences(self, split: str) -> TokenSequences:
+        """The numericalized texts of `split` (TextSplits)."""
+        return pick_split(self.splits, split, type(self).__name__)
+
     def loader(self, split: str, train: bool = False) -> TextBatches:
-        if split not in self.splits:
-            raise DlrunError(f"unknown split '{split}' (valid: {', '.join(SPLITS)})")
         size = self.batch_size if train else self.eval_batch_size
-        return TextBatches(self.splits[split], size, shuffle=train, bucket=self.bucket)
+        return TextBatches(self.sequences(split), size, shuffle=train, bucket=self.bucket)
 
     def state_dict(self) -> dict[str, Any]:
         """The vocabulary and label order: evaluation and resumed runs must number words the same."""
@@ -197,7 +248,7 @@ class TextClassificationData:
     def decode(self, split: str, index: int) -> list[str]:
         """The (truncated) tokens of text `index` of `split` as the model sees them (unknown words as <UNK>)."""
         assert self.vocab is not None
-        data = self.splits[split]
+        data = self.sequences(split)
         start, end = int(data.offsets[index]), int(data.offsets[index + 1])
         return self.vocab.decode(data.tokens[start:end].tolist())
 

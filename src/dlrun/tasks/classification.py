@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlrun.data.base import DataModule
+from dlrun.data.base import DataModule, TensorSplits
 from dlrun.run_logger import RunLogger
 
 
@@ -175,11 +175,11 @@ class ClassificationTask:
             from dlrun.plots.training import training_plot_figure
 
             logger.figure("training_plot", training_plot_figure(self.history), png_name="training_plot.png")
-        if data.meta.get("in_features") == 2 and hasattr(data, "splits"):
+        if data.meta.get("in_features") == 2 and isinstance(data, TensorSplits):
             from dlrun.plots.decision_surface import decision_surface_figure
 
-            x, y = data.splits["test"]
-            if len(x) == 0:  # test_fraction=0: nothing to draw
+            x, y = data.split_tensors("test")
+            if len(x) == 0:  # test_size=0: nothing to draw
                 return
             logger.figure("test/decision_surface", decision_surface_figure(model, x, y), png_name="decision_surface.png")
 

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlrun.data.base import DataModule
-from dlrun.errors import DlrunError
+from dlrun.data.base import Batches, DataModule
+from dlrun.errors import DlrunError, UnknownSplit
 from dlrun.run_logger import RunLogger
 from dlrun.tasks.retrieval import class_means, nearest_class_mean, retrieval_metrics
 
@@ -46,7 +46,7 @@ class MetricTask:
         self.recall_at = [int(k) for k in recall_at]
         self.reference_split = reference_split
         self.projector_samples = projector_samples
-        self.data: Any = None
+        self.data: DataModule | None = None
         self.device = torch.device("cpu")
         self.num_classes = 0
 
@@ -85,10 +85,11 @@ class MetricTask:
             raise DlrunError("metric task: the evaluated split is empty")
         return torch.cat(embs), torch.cat(labels), None if loss_sum is None else loss_sum / count
 
-    def _reference(self) -> Any:
+    def _reference(self) -> Batches:
+        assert self.data is not None, "setup() first"
         try:
             return self.data.loader(self.reference_split)
-        except KeyError:  # a dataset without the lab's 'traineval' split: class means from 'train'
+        except UnknownSplit:  # a dataset without the lab's 'traineval' split: class means from 'train'
             return self.data.loader("train")
 
     def evaluate(self, model: nn.Module, batches: Iterable[Any], split: str) -> dict[str, float]:

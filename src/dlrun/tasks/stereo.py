@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlrun.data.base import DataModule
+from dlrun.data.base import DataModule, DenseStereo
 from dlrun.errors import DlrunError
 from dlrun.run_logger import RunLogger
 from dlrun.tasks.stereo_matching import disparity_errors, wta_disparity
@@ -51,12 +51,12 @@ class StereoTask:
         self.max_eval_images = max_eval_images
         self.train_images = train_images
         self.artifact_images = artifact_images
-        self.data: Any = None
+        self.data: DenseStereo | None = None
         self.device = torch.device("cpu")
         self.examples: list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def setup(self, data: DataModule, device: torch.device) -> None:
-        if not hasattr(data, "dense_pairs"):
+        if not isinstance(data, DenseStereo):
             raise DlrunError("task=stereo needs a stereo dataset (dataset=kitti_stereo or synthetic_stereo)")
         self.data = data
         self.device = device
@@ -82,6 +82,7 @@ class StereoTask:
     def dense_metrics(self, model: nn.Module, split: str, limit: int | None, keep: int = 0) -> dict[str, float]:
         correct = counted = 0
         abs_error = 0.0
+        assert self.data is not None, "setup() first"
         for i, (name, left, right, truth) in enumerate(self.data.dense_pairs(split, limit)):
             predicted = self.predict(model, left, right)
             c, n, e = disparity_errors(predicted, truth.to(predicted.device), self.tolerance)

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlrun.data.base import DataModule
+from dlrun.data.base import DataModule, TextSplits
 from dlrun.run_logger import RunLogger
 from dlrun.tasks.classification import ClassificationTask
 
@@ -28,7 +28,7 @@ class TextClassificationTask(ClassificationTask):
 
     def write_artifacts(self, model: nn.Module, data: DataModule, run_dir: Path, logger: RunLogger) -> None:
         super().write_artifacts(model, data, run_dir, logger)
-        if self.attention_examples and hasattr(model, "attention_weights") and hasattr(data, "decode"):
+        if self.attention_examples and hasattr(model, "attention_weights") and isinstance(data, TextSplits):
             examples = attention_examples(model, data, "val", self.attention_examples)
             if examples:
                 from dlrun.plots.attention import attention_figure, attention_markdown
@@ -38,9 +38,9 @@ class TextClassificationTask(ClassificationTask):
                               png_name="attention.png")
 
 
-def attention_examples(model: Any, data: Any, split: str, count: int) -> list[dict[str, Any]]:
+def attention_examples(model: Any, data: TextSplits, split: str, count: int) -> list[dict[str, Any]]:
     """The first `count` texts of `split` with their tokens, attention weights, label and prediction."""
-    sequences = data.splits[split]
+    sequences = data.sequences(split)
     count = min(count, len(sequences))
     if count == 0:
         return []
