@@ -189,9 +189,10 @@ class Trainer:
         self.global_step += 1
         return grad_norm
 
-    def _checkpoint_state(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule,
+    def _checkpoint_state(self, task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule,
                           data: DataModule, config: dict[str, Any] | None) -> dict[str, Any]:
         return {
+            "task": task.state_dict(),
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict(),
@@ -215,7 +216,7 @@ class Trainer:
         except OSError as err:
             raise DlrunError(f"cannot write checkpoint {self.run_dir / 'checkpoints' / name}: {err.strerror or err}") from err
 
-    def restore(self, state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule) -> None:
+    def restore(self, state: dict[str, Any], task: Task, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule) -> None:
         """Load a checkpoint's full training state so training continues exactly where it stopped."""
         try:
             model.load_state_dict(state["model"])
@@ -230,6 +231,7 @@ class Trainer:
         self.stopper.load_state_dict(state["early_stopping"])
         self.metrics = dict(state["metrics"])
         self.history = [dict(h) for h in state.get("history", [])]
+        task.load_state_dict(state.get("task", {}))
         set_rng_state(state["rng"])
 
     # -- the loop --------------------------------------------------------------------------------
@@ -260,7 +262,7 @@ class Trainer:
         if len(data.loader("train", train=True)) == 0:
             raise DlrunError("the training split is empty (check the dataset size and batch settings)")
         if resume is not None:
-            self.restore(resume, model, optimizer, schedule)
+            self.restore(resume, task, model, optimizer, schedule)
         with StopRequest() as stop:
             result = self._train_epochs(task, model, data, optimizer, schedule, regularizer, config, seed, stop)
         if self.restore_best and self.stopper.best_weights is not None:
@@ -324,7 +326,7 @@ class Trainer:
                 if mid_epoch and (stopping or (every and self.global_step % int(every) == 0)):
                     self._check_finite(first_bad, epoch)
                     if self.ckpt["save_last"]:
-                        self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))
+                        self._save("last.pt", self._checkpoint_state(task, model, optimizer, schedule, data, config))
                     if stopping:
                         bar.close()
                         raise self._interrupted(epoch)
@@ -350,7 +352,7 @@ class Trainer:
             self._print_epoch(epoch, metrics, improved, tqdm)
             state = None
             if self.ckpt["save_last"] or (improved and self.ckpt["save_best"]):
-                state = self._checkpoint_state(model, optimizer, schedule, data, config)
+                state = self._checkpoint_state(task, model, optimizer, schedule, data, config)
             if improved and self.ckpt["save_best"]:
                 self._save("best.pt", state)
             if self.ckpt["save_last"]:
@@ -358,7 +360,7 @@ class Trainer:
             if distributed.any_rank(stop.requested):
                 raise self._interrupted(epoch)
         if self.ckpt["save_last"] and not (self.run_dir / "checkpoints" / "last.pt").exists():
-            self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))  # resumed at the end
+            self._save("last.pt", self._checkpoint_state(task, model, optimizer, schedule, data, config))  # resumed at the end
         result.stopped_early = self.stopper.should_stop and self.epoch < self.max_epochs
         result.epochs_run = self.epoch
         result.global_step = self.global_step
