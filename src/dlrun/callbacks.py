@@ -262,6 +262,9 @@ class EarlyStop(Callback):
         self.restore_best = restore_best
         self.stopper = EarlyStopping(mode, patience, min_delta, keep_best_weights=restore_best)
 
+    def on_fit_start(self, trainer: Trainer, fit: Fit) -> None:
+        trainer.should_stop = self.stopper.should_stop  # patience 0: nothing to wait for
+
     def on_validation_end(self, trainer: Trainer, fit: Fit, metrics: dict[str, float]) -> None:
         assert fit.monitored is not None
         val = {k: v for k, v in metrics.items() if k.startswith("val/")}
@@ -273,7 +276,6 @@ class EarlyStop(Callback):
 
     def on_load_checkpoint(self, trainer: Trainer, fit: Fit, state: dict[str, Any]) -> None:
         self.stopper.load_state_dict(state["early_stopping"])
-        trainer.should_stop = self.stopper.should_stop
 
     def on_fit_end(self, trainer: Trainer, fit: Fit) -> None:
         fit.result.stopped_early = self.stopper.should_stop and trainer.epoch < trainer.max_epochs

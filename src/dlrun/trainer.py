@@ -76,13 +76,15 @@ def check_limit(name: str, limit: Any) -> None:
 
 @contextlib.contextmanager
 def deterministic_algorithms(on: bool) -> Iterator[None]:
-    """trainer.deterministic: torch's deterministic kernels (warn-only) while the fit runs, then the previous settings."""
+    """trainer.deterministic: torch's deterministic kernels (warn-only) on or off while the fit runs,
+    then the previous settings (runs in one process do not leak the setting into each other)."""
     before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
               torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.deterministic = on
     try:
         yield
     finally:
