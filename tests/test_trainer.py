@@ -22,8 +22,8 @@ def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
 
 
 # Dropout and shuffling make the result depend on every RNG stream the checkpoint must carry.
-RESUME = ["model.dropout=0.3", "optimizer=sgd", "optimizer.momentum=0.9", "scheduler=step", "scheduler.step_size=1",
-          "scheduler.gamma=0.5", "trainer.early_stopping.restore_best=false"]
+RESUME = ["model.dropout=0.3", "optimizer=sgd", "optimizer.momentum=0.9", "scheduler=step", "scheduler.scheduler.step_size=1",
+          "scheduler.scheduler.gamma=0.5", "trainer.early_stopping.restore_best=false"]
 
 
 def test_resume_continues_exactly(tmp_path: Path) -> None:
