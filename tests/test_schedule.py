@@ -155,3 +155,27 @@ def test_every_scheduler_yaml_names_the_schedule() -> None:
         cfg = compose_config([f"scheduler={option}"])
         assert cfg.scheduler._target_ == f"{Schedule.__module__}.{Schedule.__name__}", option
         assert set(cfg.scheduler) == {"_target_", "_partial_", "interval", "warmup_steps", "scheduler"}, option
+
+
+def test_sequential_warmup_resumes_exactly(tmp_path) -> None:
+    """A step-interval warmup (SequentialLR) saved mid-cycle continues on the same lr curve."""
+    from dlrun.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg = compose_config(["scheduler=onecycle", "scheduler.warmup_steps=3", "trainer.max_epochs=3"])
+
+    def fresh():  # type: ignore[no-untyped-def]
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=LR0)
+        return optimizer, build_schedule(cfg.scheduler, optimizer, 4, 3)
+
+    (opt_a, a), (opt_b, b) = fresh(), fresh()
+    for step in range(1, 6):
+        opt_a.step()
+        a.on_step(step, 0.0)
+    save_checkpoint({"schedule": a.state_dict()}, tmp_path / "s.pt")
+    b.load_state_dict(load_checkpoint(tmp_path / "s.pt")["schedule"])
+    for step in range(6, 13):
+        opt_a.step()
+        a.on_step(step, 0.0)
+        opt_b.step()
+        b.on_step(step, 0.0)
+        assert b.lr == pytest.approx(a.lr, abs=1e-12)
