@@ -48,7 +48,7 @@ def help_text() -> str:
 
 def _command(name: str) -> Callable[[list[str]], int]:
     if name == "train":
-        from dlrun.train import main as train_main
+        from dlrun.launch import main as train_main
 
         return train_main
     if name == "eval":
@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dlrun import __version__
 
             print(f"dlrun {__version__}")
+            return 0
+        if args[0] == "train" and any(a in ("-h", "--help") for a in args[1:]):
+            print(help_text())
             return 0
         return _command(args[0])(args[1:])
     except DlrunError as err:

@@ -13,10 +13,11 @@ from dlrun.errors import DlrunError
 
 
 def locate(target: str) -> Any:
-    from hydra._internal.utils import _locate
+    """The object a `_target_` names (hydra.utils.get_object), or a one-line error."""
+    from hydra.utils import get_object
 
     try:
-        return _locate(target)
+        return get_object(target)
     except Exception as err:
         raise DlrunError(f"cannot import '{target}': {str(err).splitlines()[0]}") from err
 

@@ -40,3 +40,7 @@ class TrainingInterrupted(DlrunError):
         where = f"; checkpoint {checkpoint}" if checkpoint else " (no checkpoint: checkpoint.save_last is off)"
         super().__init__(f"interrupted at epoch {epoch}, step {step}{where}", exit_code=130)
         self.checkpoint = checkpoint
+
+
+class RecordedFailure(DlrunError):
+    """A failure whose results.json and error.log are already written (by torchrun workers)."""

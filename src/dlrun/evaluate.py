@@ -52,7 +52,7 @@ def config_without_checkpoint(overrides: list[str]) -> DictConfig:
     """The train config composed from `overrides` (group choices, experiment=...), for evaluating a
     model that has nothing to load (e.g. model=identity, raw pixels)."""
     from dlrun.preflight import compose
-    from dlrun.train import register_resolvers
+    from dlrun.rundir import register_resolvers
 
     register_resolvers()
     return compose(overrides)

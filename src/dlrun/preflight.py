@@ -20,12 +20,10 @@ def expand(overrides: list[str], multirun: bool) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper would run (one list without -m)."""
     if not multirun:
         return [overrides]
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from dlrun.sweep import combinations
 
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        return BasicSweeper.split_arguments(parsed, None)[0][:MAX_COMBINATIONS]
+        return combinations(overrides)[:MAX_COMBINATIONS]
     except Exception as err:  # interval()/tag sweeps for other sweepers: check the fixed part only
         from hydra.errors import OverrideParseException
 

@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.errors import DlrunError
-from dlrun.results import RESULTS_FILE, write_json_atomic
+from dlrun.results import ATTEMPT_PREFIX, Results, write_json_atomic
 
 MANIFEST = "sweep.json"
 LOCK_FILE = ".sweep.lock"
 FORMAT = "dlrun-sweep"
 ON_ERROR = ("continue", "stop")
-ATTEMPT_PREFIX = "attempt-"
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # the _target_ string Hydra sets
 FINISHED = ("completed",)
 
 
@@ -107,12 +106,28 @@ def sorted_jobs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 # -- the launching process ----------------------------------------------------------------------
 def grid_jobs(overrides: list[str], config_params: dict[str, Any] | None = None) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper runs, in its order (= job numbers)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    params = [f"{k}={v}" for k, v in (config_params or {}).items()]
+    return combinations([*params, *overrides])
+
+
+def combinations(overrides: list[str]) -> list[list[str]]:
+    """The cartesian product of the overrides' values (`a=1,2 b=x,y` -> 4 lists), as Hydra's basic
+    sweeper forms it, through Hydra's public override parser. A range/interval sweep (for other
+    sweepers) raises ValueError; a malformed override raises OverrideParseException."""
+    import itertools
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = [f"{k}={v}" for k, v in (config_params or {}).items()]
-    parsed = OverridesParser.create().parse_overrides([*params, *overrides])
-    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    choices: list[list[str]] = []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            choices.append([f"{key}={override.get_value_element_as_str()}"])
+        elif override.is_discrete_sweep():
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            raise ValueError(f"{key}: a {override.value_type.name if override.value_type else ''} sweep is not a grid")
+    return [list(job) for job in itertools.product(*choices)]
 
 
 def check_search_space(cfg: Any) -> None:
@@ -179,6 +194,9 @@ def finish(sweep_dir: Path, interrupted: bool = False, error: str | None = None)
         for job in data.get("jobs", {}).values():
             if job["status"] == "running":
                 job["status"] = "interrupted" if interrupted else "failed"
+                recorded = _recorded_outcome(Path(sweep_dir) / str(job["dir"]))
+                if recorded.get("status") == job["status"]:  # Ctrl-C: the job wrote why it stopped
+                    job.update({k: recorded[k] for k in ("error", "resumed_from") if recorded.get(k)})
                 job.setdefault("error", "the job ended without recording a result (killed?)")
         counts: dict[str, int] = {}
         for job in data.get("jobs", {}).values():
@@ -193,6 +211,13 @@ def finish(sweep_dir: Path, interrupted: bool = False, error: str | None = None)
 
     result: dict[str, int] = update_manifest(sweep_dir, change)
     return result
+
+
+def _recorded_outcome(run_dir: Path) -> Results:
+    try:
+        return Results.read(run_dir)
+    except (OSError, ValueError):
+        return Results()
 
 
 def summary_lines(sweep_dir: Path) -> list[str]:
@@ -282,14 +307,12 @@ class Job:
         update_manifest(self.sweep_dir, change)
 
     # -- a dir that held an earlier attempt (sweep.resume) ---------------------------------------
-    def previous_results(self) -> dict[str, Any] | None:
-        import json
-
+    def previous_results(self) -> Results | None:
+        """The results.json an earlier attempt left in this job's dir, if any."""
         try:
-            data = json.loads((self.run_dir / RESULTS_FILE).read_text())
+            return Results.read(self.run_dir)
         except (OSError, ValueError):
             return None
-        return data if isinstance(data, dict) else None
 
     def archive_previous_attempt(self) -> Path | None:
         """Move an earlier attempt's files (results, events, checkpoints, error.log, figures) into
