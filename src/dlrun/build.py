@@ -1,6 +1,8 @@
 """Builds the run's objects from the composed config with Hydra's `instantiate`.
 
-Every failure to build an option becomes a one-line DlrunError naming the config group.
+A config value a constructor rejects (DlrunError or ValueError, after config_types has checked the
+keys and types) becomes a one-line DlrunError naming the config group; any other exception from a
+constructor is a bug in it, so it is raised as it is and keeps its traceback (dlrun.failure).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from dlrun.data.base import DataModule
-from dlrun.config_types import check_node, locate
+from dlrun.config_types import check_node, check_root, locate
 from dlrun.errors import DlrunError, one_line
 from dlrun.regularizers.base import Regularizer
 from dlrun.run_logger import RunLogger
@@ -24,20 +26,27 @@ from dlrun.schedulers.schedule import Schedule, build_schedule
 
 
 def build(group: str, node: Any, **kwargs: Any) -> Any:
-    """instantiate(node, **kwargs), with errors reported as `group: reason`; keys and value types
-    are checked against the target's signature first."""
+    """instantiate(node, **kwargs); keys and value types are checked against the target's signature
+    first, a rejected value is `group: reason`, and a bug in a constructor is raised unchanged."""
     plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
     if isinstance(plain, dict):
-        check_node(group, {k: v for k, v in plain.items() if k not in kwargs})
+        check_node(group, {k: v for k, v in plain.items() if k not in kwargs}, provided=tuple(kwargs))
     try:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as err:
-        cause = err.__cause__ or err
-        if isinstance(cause, DlrunError):
-            raise cause
-        raise DlrunError(f"{group}: {one_line(cause)}") from err
-    except (TypeError, ValueError) as err:
-        raise DlrunError(f"{group}: {one_line(err)}") from err
+        raise rejected(group, err.__cause__ or err) from err
+    except ValueError as err:
+        raise rejected(group, err) from err
+
+
+def rejected(group: str, err: BaseException) -> BaseException:
+    """What to raise for an exception from a constructor: a deliberate rejection (DlrunError, or a
+    ValueError naming a bad value) as one line `group: reason`; anything else, a bug, unchanged."""
+    if isinstance(err, DlrunError):
+        return err
+    if isinstance(err, ValueError):
+        return DlrunError(f"{group}: {one_line(err)}")
+    return err
 
 
 def build_data(cfg: DictConfig) -> DataModule:
@@ -79,8 +88,8 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
                          "train; evaluate it instead: dlrun eval model=... dataset=... task=...")
     try:
         optimizer = factory(model.parameters())
-    except (TypeError, ValueError) as err:
-        raise DlrunError(f"optimizer: {one_line(err)}") from err
+    except ValueError as err:
+        raise rejected("optimizer", err) from err
     for group in optimizer.param_groups:
         lr = group.get("lr")
         if isinstance(lr, (int, float)) and not lr > 0:
@@ -96,26 +105,9 @@ def build_schedule_for(cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_
     try:
         return build_schedule(cfg.scheduler, optimizer, steps_per_epoch, int(cfg.trainer.max_epochs))
     except InstantiationException as err:
-        raise DlrunError(f"scheduler: {one_line(err.__cause__ or err)}") from err
-    except (TypeError, ValueError) as err:
-        raise DlrunError(f"scheduler: {one_line(err)}") from err
-
-
-ROOT_TYPES: dict[str, Any] = {"seed": int, "name": str, "tags": list[str], "ckpt_path": str | None}
-
-
-def check_root(cfg: DictConfig) -> None:
-    """Types of the top-level keys of train.yaml."""
-    from dlrun.config_types import describe, matches
-
-    for key, hint in ROOT_TYPES.items():
-        value = OmegaConf.to_container(cfg, resolve=False).get(key) if key == "name" else cfg.get(key)
-        if isinstance(value, (DictConfig, ListConfig)):
-            value = OmegaConf.to_container(value, resolve=True)
-        if key == "name" and isinstance(value, str) and "${" in value:
-            continue
-        if not matches(value, hint):
-            raise DlrunError(f"{key}: expected {describe(hint)}, got {value!r}")
+        raise rejected("scheduler", err.__cause__ or err) from err
+    except ValueError as err:
+        raise rejected("scheduler", err) from err
 
 
 def check_buildable(cfg: DictConfig) -> None:

@@ -84,3 +84,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exit_:  # a run's failure policy (dlrun.failure) has printed its one line
+        return exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
