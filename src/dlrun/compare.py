@@ -4,6 +4,8 @@ Reads only results.json files (no torch): a multirun dir, run dirs, or any folde
 Runs whose hyperparameters differ only in `seed` form one row; the columns are the
 hyperparameters that vary between the rows, then the chosen metrics. The table is printed and
 written as CSV and Markdown; `--plot METRIC --x KEY` draws METRIC against one hyperparameter.
+It runs past 300 lines because it is one command end to end (find, group, table, three renderings,
+plot, argument parsing); what a results file holds and how a metric is looked up is dlrun.results.
 """
 
 from __future__ import annotations

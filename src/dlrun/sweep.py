@@ -8,23 +8,22 @@ sweep goes on (`sweep.on_error=continue`) or skips the jobs not yet started (`st
 
 `sweep.resume=<sweep dir>` reruns the same command into the same dir: completed jobs are skipped,
 the others run again under their old number; a previous attempt's files move to `attempt-<k>/`
-and the new attempt resumes from its last checkpoint.
+and the new attempt resumes from its last checkpoint. This module is the manifest and the launching
+process's side; a job's own side (Job, and the Hydra callback that drives it) is dlrun.sweep_callback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dlrun.errors import DlrunError
-from dlrun.results import ATTEMPT_PREFIX, Results, write_json_atomic
+from dlrun.results import Results, write_json_atomic
 
 MANIFEST = "sweep.json"
 LOCK_FILE = ".sweep.lock"
@@ -249,124 +248,3 @@ def _alive(host: str | None, pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
-
-
-# -- one job ----------------------------------------------------------------------------------------
-@dataclass
-class Job:
-    """A job of a multirun: its number, dir and place in the sweep's manifest."""
-
-    sweep_dir: Path
-    num: int
-    run_dir: Path
-    overrides: list[str]
-    on_error: str = "continue"
-    resume: bool = False
-    log_name: str = ""
-
-    def begin(self) -> str | None:
-        """Mark the job running; returns 'skipped' instead when an earlier failure stopped the sweep."""
-
-        def change(data: dict[str, Any]) -> str | None:
-            entry = data["jobs"].setdefault(str(self.num), _job_entry(self.num, self.overrides))
-            if data.get("stop_requested"):
-                entry.update(status="skipped", error="not run: an earlier job failed and sweep.on_error=stop")
-                return "skipped"
-            entry.update(status="running", started=now_iso(), pid=os.getpid(), host=socket.gethostname(),
-                         attempts=int(entry.get("attempts", 0)) + 1)
-            entry.pop("error", None)
-            return None
-
-        result: str | None = update_manifest(self.sweep_dir, change)
-        return result
-
-    def end(self, status: str, error: str | None = None, metrics: dict[str, float] | None = None,
-            resumed_from: str | None = None) -> None:
-        """Record how the job ended; a failure with on_error=stop stops the jobs not yet started."""
-
-        def change(data: dict[str, Any]) -> None:
-            entry = data["jobs"].setdefault(str(self.num), _job_entry(self.num, self.overrides))
-            entry.update(status=status, ended=now_iso())
-            if error:
-                entry["error"] = error
-            if metrics:
-                entry["metrics"] = metrics
-            if resumed_from:
-                entry["resumed_from"] = resumed_from
-            if status != "completed" and self.on_error == "stop":
-                data["stop_requested"] = True
-
-        update_manifest(self.sweep_dir, change)
-
-    def note(self, **fields: Any) -> None:
-        """Add fields to this job's manifest entry (e.g. the GPU it runs on)."""
-
-        def change(data: dict[str, Any]) -> None:
-            data["jobs"].setdefault(str(self.num), _job_entry(self.num, self.overrides)).update(fields)
-
-        update_manifest(self.sweep_dir, change)
-
-    # -- a dir that held an earlier attempt (sweep.resume) ---------------------------------------
-    def previous_results(self) -> Results | None:
-        """The results.json an earlier attempt left in this job's dir, if any."""
-        try:
-            return Results.read(self.run_dir)
-        except (OSError, ValueError):
-            return None
-
-    def archive_previous_attempt(self) -> Path | None:
-        """Move an earlier attempt's files (results, events, checkpoints, error.log, figures) into
-        a new `attempt-<k>/`, so this attempt writes fresh files and appends to none; Hydra's own
-        files (.hydra/, the job log) stay. Returns the attempt dir, or None if there was nothing."""
-        keep = {".hydra", self.log_name, LOCK_FILE}
-        old = [p for p in self.run_dir.iterdir() if p.name not in keep and not p.name.startswith(ATTEMPT_PREFIX)]
-        if not old:
-            return None
-        k = len(list(self.run_dir.glob(ATTEMPT_PREFIX + "*"))) + 1
-        while True:
-            target = self.run_dir / f"{ATTEMPT_PREFIX}{k}"
-            try:
-                target.mkdir()
-                break
-            except FileExistsError:
-                k += 1
-        for path in old:
-            shutil.move(str(path), str(target / path.name))
-        return target
-
-    def last_checkpoint(self) -> Path | None:
-        """checkpoints/last.pt of the latest earlier attempt that has one."""
-        attempts = sorted(self.run_dir.glob(ATTEMPT_PREFIX + "*"), key=lambda p: _attempt_number(p.name), reverse=True)
-        for attempt in attempts:
-            ckpt = attempt / "checkpoints" / "last.pt"
-            if ckpt.is_file():
-                return ckpt
-        return None
-
-
-def _attempt_number(name: str) -> int:
-    try:
-        return int(name[len(ATTEMPT_PREFIX):])
-    except ValueError:
-        return 0
-
-
-def current_job(sweep_cfg: Any) -> Job | None:
-    """The running Hydra job as a sweep Job, or None outside a multirun."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    on_error = str(sweep_cfg.get("on_error", "continue")) if sweep_cfg is not None else "continue"
-    resume = bool(sweep_cfg.get("resume")) if sweep_cfg is not None else False
-    return Job(
-        sweep_dir=Path(str(hydra_cfg.sweep.dir)).absolute(),
-        num=int(hydra_cfg.job.num),
-        run_dir=Path(hydra_cfg.runtime.output_dir),
-        overrides=list(hydra_cfg.overrides.task),
-        on_error=on_error,
-        resume=resume,
-        log_name=f"{hydra_cfg.job.name}.log",
-    )

@@ -5,6 +5,9 @@ results.json into the manifest when it ends. Single runs pass through untouched.
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun.results import Results
+from dlrun import sweep
+from dlrun.results import ATTEMPT_PREFIX, Results
 
 
 @dataclass
@@ -45,7 +49,7 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Write (or reopen, on sweep.resume) the manifest before any job starts."""
-        from dlrun import gpu_slots, sweep
+        from dlrun import gpu_slots
 
         overrides = list(config.hydra.overrides.task)
         jobs = None
@@ -60,13 +64,13 @@ class SweepCallback(Callback):
         """Decide how the job runs: skip it, take an earlier attempt's result, or run it (resuming
         an earlier attempt's checkpoint); mark it running and place it on a GPU."""
         global _current
-        from dlrun import gpu_slots, sweep
+        from dlrun import gpu_slots
         from dlrun.failure import record
 
         _current = None
         if not _is_multirun(config):
             return
-        job = sweep.current_job(config.get("sweep"))
+        job = sweep_job(config.get("sweep"))
         assert job is not None
         plan = JobPlan(job.num, job.on_error)
         _current = plan
@@ -93,12 +97,10 @@ class SweepCallback(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         """Copy the job's outcome (its results.json) into the manifest."""
-        from dlrun import sweep
-
         plan = _current
         if plan is None or plan.previous is not None or plan.skipped:
             return
-        job = sweep.current_job(config.get("sweep"))
+        job = sweep_job(config.get("sweep"))
         assert job is not None
         try:
             results = Results.read(job.run_dir)
@@ -110,3 +112,124 @@ class SweepCallback(Callback):
             job.end("completed", metrics=results.key_metrics(), resumed_from=results.get("resumed_from"))
         else:
             job.end(str(results.get("status") or "failed"), error=results.get("error"), resumed_from=results.get("resumed_from"))
+
+
+# -- a job's entry in the manifest -------------------------------------------------------------
+@dataclass
+class Job:
+    """A job of a multirun: its number, dir and place in the sweep's manifest."""
+
+    sweep_dir: Path
+    num: int
+    run_dir: Path
+    overrides: list[str]
+    on_error: str = "continue"
+    resume: bool = False
+    log_name: str = ""
+
+    def begin(self) -> str | None:
+        """Mark the job running; returns 'skipped' instead when an earlier failure stopped the sweep."""
+
+        def change(data: dict[str, Any]) -> str | None:
+            entry = data["jobs"].setdefault(str(self.num), sweep._job_entry(self.num, self.overrides))
+            if data.get("stop_requested"):
+                entry.update(status="skipped", error="not run: an earlier job failed and sweep.on_error=stop")
+                return "skipped"
+            entry.update(status="running", started=sweep.now_iso(), pid=os.getpid(), host=socket.gethostname(),
+                         attempts=int(entry.get("attempts", 0)) + 1)
+            entry.pop("error", None)
+            return None
+
+        result: str | None = sweep.update_manifest(self.sweep_dir, change)
+        return result
+
+    def end(self, status: str, error: str | None = None, metrics: dict[str, float] | None = None,
+            resumed_from: str | None = None) -> None:
+        """Record how the job ended; a failure with on_error=stop stops the jobs not yet started."""
+
+        def change(data: dict[str, Any]) -> None:
+            entry = data["jobs"].setdefault(str(self.num), sweep._job_entry(self.num, self.overrides))
+            entry.update(status=status, ended=sweep.now_iso())
+            if error:
+                entry["error"] = error
+            if metrics:
+                entry["metrics"] = metrics
+            if resumed_from:
+                entry["resumed_from"] = resumed_from
+            if status != "completed" and self.on_error == "stop":
+                data["stop_requested"] = True
+
+        sweep.update_manifest(self.sweep_dir, change)
+
+    def note(self, **fields: Any) -> None:
+        """Add fields to this job's manifest entry (e.g. the GPU it runs on)."""
+
+        def change(data: dict[str, Any]) -> None:
+            data["jobs"].setdefault(str(self.num), sweep._job_entry(self.num, self.overrides)).update(fields)
+
+        sweep.update_manifest(self.sweep_dir, change)
+
+    # -- a dir that held an earlier attempt (sweep.resume) ---------------------------------------
+    def previous_results(self) -> Results | None:
+        """The results.json an earlier attempt left in this job's dir, if any."""
+        try:
+            return Results.read(self.run_dir)
+        except (OSError, ValueError):
+            return None
+
+    def archive_previous_attempt(self) -> Path | None:
+        """Move an earlier attempt's files (results, events, checkpoints, error.log, figures) into
+        a new `attempt-<k>/`, so this attempt writes fresh files and appends to none; Hydra's own
+        files (.hydra/, the job log) stay. Returns the attempt dir, or None if there was nothing."""
+        keep = {".hydra", self.log_name, sweep.LOCK_FILE}
+        old = [p for p in self.run_dir.iterdir() if p.name not in keep and not p.name.startswith(ATTEMPT_PREFIX)]
+        if not old:
+            return None
+        k = len(list(self.run_dir.glob(ATTEMPT_PREFIX + "*"))) + 1
+        while True:
+            target = self.run_dir / f"{ATTEMPT_PREFIX}{k}"
+            try:
+                target.mkdir()
+                break
+            except FileExistsError:
+                k += 1
+        for path in old:
+            shutil.move(str(path), str(target / path.name))
+        return target
+
+    def last_checkpoint(self) -> Path | None:
+        """checkpoints/last.pt of the latest earlier attempt that has one."""
+        attempts = sorted(self.run_dir.glob(ATTEMPT_PREFIX + "*"), key=lambda p: _attempt_number(p.name), reverse=True)
+        for attempt in attempts:
+            ckpt = attempt / "checkpoints" / "last.pt"
+            if ckpt.is_file():
+                return ckpt
+        return None
+
+
+def _attempt_number(name: str) -> int:
+    try:
+        return int(name[len(ATTEMPT_PREFIX):])
+    except ValueError:
+        return 0
+
+
+def sweep_job(sweep_cfg: Any) -> Job | None:
+    """The running Hydra job as a sweep Job, or None outside a multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    on_error = str(sweep_cfg.get("on_error", "continue")) if sweep_cfg is not None else "continue"
+    resume = bool(sweep_cfg.get("resume")) if sweep_cfg is not None else False
+    return Job(
+        sweep_dir=Path(str(hydra_cfg.sweep.dir)).absolute(),
+        num=int(hydra_cfg.job.num),
+        run_dir=Path(hydra_cfg.runtime.output_dir),
+        overrides=list(hydra_cfg.overrides.task),
+        on_error=on_error,
+        resume=resume,
+        log_name=f"{hydra_cfg.job.name}.log",
+    )
