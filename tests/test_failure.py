@@ -71,7 +71,7 @@ def test_a_bug_in_a_constructor_is_not_bad_config_in_preflight(tmp_path: Path, c
     err = capsys.readouterr().err.strip().splitlines()
     log = tmp_path / "out" / "run" / "error.log"
     assert code == 1 and len(err) == 1
-    assert err[0] == ("error: internal error while building the config: RuntimeError: deliberate bug in __init__ "
+    assert err[0] == ("error: internal error while building model: RuntimeError: deliberate bug in __init__ "
                       f"(traceback in {log})")
     assert "deliberate bug in __init__" in log.read_text() and "Traceback" in log.read_text()
 

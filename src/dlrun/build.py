@@ -46,6 +46,7 @@ def rejected(group: str, err: BaseException) -> BaseException:
         return err
     if isinstance(err, ValueError):
         return DlrunError(f"{group}: {one_line(err)}")
+    err.dlrun_group = group  # type: ignore[attr-defined]  # pre-flight names where the bug struck
     return err
 
 

@@ -169,10 +169,14 @@ def check_world(trainer_cfg: Any) -> None:
         raise DlrunError("under DDP each process uses GPU LOCAL_RANK: set trainer.device=auto or cuda, not cuda:N")
 
 
-def needs_spawn(trainer_cfg: Any) -> int:
-    """N when trainer.devices=N > 1 asks for a data-parallel run that torchrun has not started yet; else 0."""
-    devices = int(trainer_cfg.get("devices", 1))
-    return devices if devices > 1 and not launched_by_torchrun() else 0
+def run_on_devices(cfg: Any, run_dir: Path, train: Any) -> Any:
+    """trainer.devices: `train(cfg, run_dir)` here, or (devices=N > 1 outside torchrun) the same
+    run in N processes through torchrun; under torchrun the world is checked against the config."""
+    devices = int(cfg.trainer.get("devices", 1))
+    if devices > 1 and not launched_by_torchrun():
+        return train_spawned(cfg, run_dir, devices)
+    check_world(cfg.trainer)
+    return train(cfg, run_dir)
 
 
 def train_spawned(cfg: Any, run_dir: Path, devices: int) -> Any:

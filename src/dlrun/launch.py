@@ -85,11 +85,9 @@ def job(cfg: DictConfig) -> float | None:
     results = plan.previous if plan is not None else None
     if results is None:
         started = time.time()
-        spawn = distributed.needs_spawn(cfg.trainer)
         results = guarded(
-            (lambda: distributed.train_spawned(cfg, run_dir, spawn)) if spawn else (lambda: train(cfg, run_dir)),
-            run_dir, lambda failure: record(run_dir, cfg, started, failure.status, failure.message),
-            job=plan.num if plan is not None else None, on_error=plan.on_error if plan is not None else "continue",
+            lambda: distributed.run_on_devices(cfg, run_dir, train), run_dir,
+            lambda failure: record(run_dir, cfg, started, failure.status, failure.message), job=plan.num if plan is not None else None, on_error=plan.on_error if plan is not None else "continue",
             tag="" if distributed.is_main() else f"[rank {distributed.rank()}] ", resume_hint=run_info.resume_command)
     if results is None or not metric:
         return failed_value if results is None else None

@@ -113,7 +113,8 @@ def check_overrides(overrides: list[str], multirun: bool) -> None:
             from dlrun.failure import classify
 
             failure = classify(err, output_root(overrides, multirun))
-            raise DlrunError(f"{prefix}internal error while building the config: {failure.message} "
+            where = getattr(err, "dlrun_group", "the config")
+            raise DlrunError(f"{prefix}internal error while building {where}: {failure.message} "
                              f"(traceback in {failure.log})", exit_code=1) from None
 
 

@@ -21,7 +21,6 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
     from dlrun.run_logger import RunLogger
     from dlrun.seeding import seed_everything
 
-    distributed.check_world(cfg.trainer)
     main_rank = distributed.is_main()
     started = time.time()
     config = build.resolved(cfg)
