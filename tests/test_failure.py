@@ -84,3 +84,15 @@ def test_a_bug_in_a_constructor_is_not_bad_config_in_eval(tmp_path: Path, capsys
     assert err == [f"error: internal error RuntimeError: deliberate bug in __init__ (traceback in {out / 'error.log'})"]
     assert "Traceback" in (out / "error.log").read_text()
     assert '"status": "failed"' in (out / "results.json").read_text()
+
+
+def test_which_constructor_exceptions_are_bad_config() -> None:
+    from dlrun.build import rejected
+
+    assert str(rejected("optimizer", ValueError("Invalid learning rate: -1"), "torch.optim.SGD")) == "optimizer: Invalid learning rate: -1"
+    assert str(rejected("optimizer", TypeError("'<=' not supported"), "torch.optim.Adam")) == "optimizer: '<=' not supported"
+    assert isinstance(rejected("model", ValueError("hidden must be >= 1"), "dlrun.models.mlp.MLP"), DlrunError)
+    bug = TypeError("unsupported operand")
+    assert rejected("model", bug, "dlrun.models.mlp.MLP") is bug and bug.dlrun_group == "model"  # type: ignore[attr-defined]
+    crash = RuntimeError("shape mismatch")
+    assert rejected("optimizer", crash, "torch.optim.SGD") is crash

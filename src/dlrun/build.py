@@ -1,8 +1,9 @@
 """Builds the run's objects from the composed config with Hydra's `instantiate`.
 
-A config value a constructor rejects (DlrunError or ValueError, after config_types has checked the
-keys and types) becomes a one-line DlrunError naming the config group; any other exception from a
-constructor is a bug in it, so it is raised as it is and keeps its traceback (dlrun.failure).
+A config value a constructor rejects (after config_types has checked the keys and types: a
+DlrunError or ValueError, or a TypeError from a library's constructor such as torch's) becomes a
+one-line DlrunError naming the config group; any other exception from dlrun's own constructors is a
+bug in them, so it is raised as it is and keeps its traceback (dlrun.failure).
 """
 
 from __future__ import annotations
@@ -31,20 +32,22 @@ def build(group: str, node: Any, **kwargs: Any) -> Any:
     plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
     if isinstance(plain, dict):
         check_node(group, {k: v for k, v in plain.items() if k not in kwargs}, provided=tuple(kwargs))
+    target = plain.get("_target_", "") if isinstance(plain, dict) else ""
     try:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as err:
-        raise rejected(group, err.__cause__ or err) from err
-    except ValueError as err:
-        raise rejected(group, err) from err
+        raise rejected(group, err.__cause__ or err, target) from err
+    except (TypeError, ValueError) as err:
+        raise rejected(group, err, target) from err
 
 
-def rejected(group: str, err: BaseException) -> BaseException:
-    """What to raise for an exception from a constructor: a deliberate rejection (DlrunError, or a
-    ValueError naming a bad value) as one line `group: reason`; anything else, a bug, unchanged."""
+def rejected(group: str, err: BaseException, target: str) -> BaseException:
+    """What to raise for an exception from the constructor `target`: a rejected value (DlrunError,
+    ValueError, or a TypeError from a library's code) as one line `group: reason`; anything else
+    from dlrun's own code is a bug, raised unchanged (tagged with the group for pre-flight)."""
     if isinstance(err, DlrunError):
         return err
-    if isinstance(err, ValueError):
+    if isinstance(err, ValueError) or (isinstance(err, TypeError) and not str(target).startswith("dlrun.")):
         return DlrunError(f"{group}: {one_line(err)}")
     err.dlrun_group = group  # type: ignore[attr-defined]  # pre-flight names where the bug struck
     return err
@@ -89,8 +92,8 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
                          "train; evaluate it instead: dlrun eval model=... dataset=... task=...")
     try:
         optimizer = factory(model.parameters())
-    except ValueError as err:
-        raise rejected("optimizer", err) from err
+    except (TypeError, ValueError) as err:
+        raise rejected("optimizer", err, str(cfg.optimizer.get("_target_", ""))) from err
     for group in optimizer.param_groups:
         lr = group.get("lr")
         if isinstance(lr, (int, float)) and not lr > 0:
@@ -106,9 +109,9 @@ def build_schedule_for(cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_
     try:
         return build_schedule(cfg.scheduler, optimizer, steps_per_epoch, int(cfg.trainer.max_epochs))
     except InstantiationException as err:
-        raise rejected("scheduler", err.__cause__ or err) from err
-    except ValueError as err:
-        raise rejected("scheduler", err) from err
+        raise rejected("scheduler", err.__cause__ or err, str(cfg.scheduler.get("_target_", ""))) from err
+    except (TypeError, ValueError) as err:
+        raise rejected("scheduler", err, str(cfg.scheduler.get("_target_", ""))) from err
 
 
 def check_buildable(cfg: DictConfig) -> None:
