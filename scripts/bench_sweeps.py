@@ -111,7 +111,7 @@ def hook_ns_per_step(repeats: int) -> float:
 
 
 def manifest_ms_per_job(jobs: int) -> float:
-    from dlrun import sweep
+    from dlrun import sweep, sweep_callback
 
     with tempfile.TemporaryDirectory() as tmp:
         sweep_dir = Path(tmp)
@@ -119,7 +119,7 @@ def manifest_ms_per_job(jobs: int) -> float:
         sweep.start(sweep_dir, ["dlrun", "train"], [], "continue", grid, None, resume=False)
         started = time.perf_counter()
         for num in range(jobs):
-            job = sweep.Job(sweep_dir, num, sweep_dir / str(num), grid[num])
+            job = sweep_callback.Job(sweep_dir, num, sweep_dir / str(num), grid[num])
             job.begin()
             job.end("completed", metrics={"val/loss": 0.1, "test/acc": 0.9})
         return (time.perf_counter() - started) / jobs * 1000

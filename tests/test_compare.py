@@ -184,3 +184,16 @@ def test_an_unwritable_folder_is_a_one_line_error(sweep: Path) -> None:
         main([str(sweep), "--out", str(out)])
     assert str(err.value).startswith(f"cannot write compare.csv/compare.md into {out}: ")
     assert str(err.value).endswith("choose another folder with --out DIR")
+
+
+def test_sort_direction_follows_the_recorded_mode(tmp_path: Path) -> None:
+    """A run that monitors val/score with mode=min: smallest test/score first, though the name alone
+    would say larger is better."""
+    for n, (lr, score) in enumerate([(0.1, 0.3), (0.01, 0.1), (0.001, 0.2)]):
+        path = tmp_path / "sweep" / str(n)
+        path.mkdir(parents=True)
+        (path / "results.json").write_text(json.dumps({
+            "status": "completed", "seed": 1, "monitor": "val/score", "mode": "min",
+            "hparams": {"optimizer.lr": lr, "seed": 1}, "best": {"val/score": score}, "test": {"test/score": score}}))
+    main([str(tmp_path / "sweep"), "--metrics", "test/score"])
+    assert [r["optimizer.lr"] for r in rows(tmp_path / "sweep" / "compare.csv")] == ["0.01", "0.001", "0.1"]

@@ -308,3 +308,15 @@ def test_hparams_entry_carries_the_reported_metric_not_the_last_epoch(tmp_path: 
     ((hparams, metrics),) = sessions.values()
     assert hparams == {"optimizer.lr": 0.1, "model": "mlp", "seed": 1.0}
     assert metrics == {"hparams/val/loss": 0.5, "hparams/test/acc": pytest.approx(0.9)}
+
+
+def test_grid_combinations_through_hydras_public_override_parser() -> None:
+    from dlrun.sweep import combinations, grid_jobs
+
+    assert combinations(["a=1,2", "b=x,y", "c=3"]) == [
+        ["a=1", "b=x", "c=3"], ["a=1", "b=y", "c=3"], ["a=2", "b=x", "c=3"], ["a=2", "b=y", "c=3"]]
+    assert combinations(["+d=[1,2]", "e=range(0,3)"]) == [["+d=[1,2]", "e=0"], ["+d=[1,2]", "e=1"], ["+d=[1,2]", "e=2"]]
+    assert grid_jobs(["seed=1,2"], {"optimizer.lr": "0.1,0.2"}) == [
+        ["optimizer.lr=0.1", "seed=1"], ["optimizer.lr=0.1", "seed=2"], ["optimizer.lr=0.2", "seed=1"], ["optimizer.lr=0.2", "seed=2"]]
+    with pytest.raises(ValueError, match="sweep is not a grid"):
+        combinations(["x=interval(0,1)"])

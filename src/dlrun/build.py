@@ -1,6 +1,9 @@
 """Builds the run's objects from the composed config with Hydra's `instantiate`.
 
-Every failure to build an option becomes a one-line DlrunError naming the config group.
+A config value a constructor rejects (after config_types has checked the keys and types: a
+DlrunError or ValueError, or a TypeError from a library's constructor such as torch's) becomes a
+one-line DlrunError naming the config group; any other exception from dlrun's own constructors is a
+bug in them, so it is raised as it is and keeps its traceback (dlrun.failure).
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dlrun import optim
 from dlrun.data.base import DataModule
-from dlrun.config_types import check_node, locate
+from dlrun.config_types import check_node, check_root, locate
 from dlrun.errors import DlrunError, one_line
 from dlrun.regularizers.base import Regularizer
 from dlrun.run_logger import RunLogger
@@ -25,20 +28,30 @@ from dlrun.schedulers.schedule import Schedule, build_schedule
 
 
 def build(group: str, node: Any, **kwargs: Any) -> Any:
-    """instantiate(node, **kwargs), with errors reported as `group: reason`; keys and value types
-    are checked against the target's signature first."""
+    """instantiate(node, **kwargs); keys and value types are checked against the target's signature
+    first, a rejected value is `group: reason`, and a bug in a constructor is raised unchanged."""
     plain = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
     if isinstance(plain, dict):
-        check_node(group, {k: v for k, v in plain.items() if k not in kwargs})
+        check_node(group, {k: v for k, v in plain.items() if k not in kwargs}, provided=tuple(kwargs))
+    target = plain.get("_target_", "") if isinstance(plain, dict) else ""
     try:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as err:
-        cause = err.__cause__ or err
-        if isinstance(cause, DlrunError):
-            raise cause
-        raise DlrunError(f"{group}: {one_line(cause)}") from err
+        raise rejected(group, err.__cause__ or err, target) from err
     except (TypeError, ValueError) as err:
-        raise DlrunError(f"{group}: {one_line(err)}") from err
+        raise rejected(group, err, target) from err
+
+
+def rejected(group: str, err: BaseException, target: str) -> BaseException:
+    """What to raise for an exception from the constructor `target`: a rejected value (DlrunError,
+    ValueError, or a TypeError from a library's code) as one line `group: reason`; anything else
+    from dlrun's own code is a bug, raised unchanged (tagged with the group for pre-flight)."""
+    if isinstance(err, DlrunError):
+        return err
+    if isinstance(err, ValueError) or (isinstance(err, TypeError) and not str(target).startswith("dlrun.")):
+        return DlrunError(f"{group}: {one_line(err)}")
+    err.dlrun_group = group  # type: ignore[attr-defined]  # pre-flight names where the bug struck
+    return err
 
 
 def build_data(cfg: DictConfig) -> DataModule:
@@ -81,7 +94,7 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     try:
         optimizer = optim.build_optimizer(factory, model)
     except (TypeError, ValueError) as err:
-        raise DlrunError(f"optimizer: {one_line(err)}") from err
+        raise rejected("optimizer", err, str(cfg.optimizer.get("_target_", ""))) from err
     for group in optimizer.param_groups:
         lr = group.get("lr")
         if isinstance(lr, (int, float)) and not lr > 0:
@@ -97,26 +110,9 @@ def build_schedule_for(cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_
     try:
         return build_schedule(cfg.scheduler, optimizer, steps_per_epoch, int(cfg.trainer.max_epochs))
     except InstantiationException as err:
-        raise DlrunError(f"scheduler: {one_line(err.__cause__ or err)}") from err
+        raise rejected("scheduler", err.__cause__ or err, str(cfg.scheduler.get("_target_", ""))) from err
     except (TypeError, ValueError) as err:
-        raise DlrunError(f"scheduler: {one_line(err)}") from err
-
-
-ROOT_TYPES: dict[str, Any] = {"seed": int, "name": str, "tags": list[str], "ckpt_path": str | None}
-
-
-def check_root(cfg: DictConfig) -> None:
-    """Types of the top-level keys of train.yaml."""
-    from dlrun.config_types import describe, matches
-
-    for key, hint in ROOT_TYPES.items():
-        value = OmegaConf.to_container(cfg, resolve=False).get(key) if key == "name" else cfg.get(key)
-        if isinstance(value, (DictConfig, ListConfig)):
-            value = OmegaConf.to_container(value, resolve=True)
-        if key == "name" and isinstance(value, str) and "${" in value:
-            continue
-        if not matches(value, hint):
-            raise DlrunError(f"{key}: expected {describe(hint)}, got {value!r}")
+        raise rejected("scheduler", err, str(cfg.scheduler.get("_target_", ""))) from err
 
 
 def check_buildable(cfg: DictConfig) -> None:

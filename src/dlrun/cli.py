@@ -48,7 +48,7 @@ def help_text() -> str:
 
 def _command(name: str) -> Callable[[list[str]], int]:
     if name == "train":
-        from dlrun.train import main as train_main
+        from dlrun.launch import main as train_main
 
         return train_main
     if name == "eval":
@@ -74,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"dlrun {__version__}")
             return 0
+        if args[0] == "train" and any(a in ("-h", "--help") for a in args[1:]):
+            print(help_text())
+            return 0
         return _command(args[0])(args[1:])
     except DlrunError as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
@@ -81,3 +84,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exit_:  # a run's failure policy (dlrun.failure) has printed its one line
+        return exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1

@@ -4,6 +4,8 @@ Reads only results.json files (no torch): a multirun dir, run dirs, or any folde
 Runs whose hyperparameters differ only in `seed` form one row; the columns are the
 hyperparameters that vary between the rows, then the chosen metrics. The table is printed and
 written as CSV and Markdown; `--plot METRIC --x KEY` draws METRIC against one hyperparameter.
+It runs past 300 lines because it is one command end to end (find, group, table, three renderings,
+plot, argument parsing); what a results file holds and how a metric is looked up is dlrun.results.
 """
 
 from __future__ import annotations
@@ -20,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.errors import DlrunError
+from dlrun.results import ATTEMPT_PREFIX, METRIC_SECTIONS, RESULTS_FILE, Results, higher_is_better
 
-RESULTS = "results.json"
-LOWER_IS_BETTER = re.compile(r"loss|err|perplexity|ppl|mse|mae|rmse|time|epe", re.I)
-METRIC_SECTIONS = ("test", "best", "final")  # looked up in this order
 GROUPED_OUT = ("seed",)  # keys that repeat a configuration instead of defining a new one
 
 
@@ -32,7 +32,7 @@ class Run:
     """One run's results.json, with the hyperparameters that identify its configuration."""
 
     path: Path
-    results: dict[str, Any]
+    results: Results
     hparams: dict[str, Any]
 
     @property
@@ -40,14 +40,8 @@ class Run:
         return self.results.get("status") == "completed"
 
     def metric(self, name: str) -> float | None:
-        """A metric by name: test, then best (validation at the best epoch), then final metrics,
-        then a top-level number such as epochs_run or wall_time_s."""
-        for section in METRIC_SECTIONS:
-            value = (self.results.get(section) or {}).get(name)
-            if isinstance(value, (int, float)):
-                return float(value)
-        value = self.results.get(name)
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        """A metric by name (see Results.metric)."""
+        return self.results.metric(name)
 
 
 @dataclass
@@ -84,10 +78,10 @@ def find_runs(paths: Iterable[str | Path]) -> list[Run]:
         path = Path(raw)
         if not path.exists():
             raise DlrunError(f"no such file or directory: {path}")
-        files = [path] if path.is_file() else ([path / RESULTS] if (path / RESULTS).is_file() else sorted(path.rglob(RESULTS)))
+        files = [path] if path.is_file() else ([path / RESULTS_FILE] if (path / RESULTS_FILE).is_file() else sorted(path.rglob(RESULTS_FILE)))
         for file in files:
             inside = file.parent.relative_to(path).parts if path.is_dir() else ()
-            if file.name != RESULTS or any(part.startswith("attempt-") for part in inside):
+            if file.name != RESULTS_FILE or any(part.startswith(ATTEMPT_PREFIX) for part in inside):
                 continue
             resolved = file.resolve()
             if resolved in seen:
@@ -95,7 +89,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Run]:
             seen.add(resolved)
             runs.append(read_run(file))
     if not runs:
-        raise DlrunError(f"no runs found (no {RESULTS}) under {', '.join(str(p) for p in paths)}")
+        raise DlrunError(f"no runs found (no {RESULTS_FILE}) under {', '.join(str(p) for p in paths)}")
     return runs
 
 
@@ -107,7 +101,7 @@ def read_run(file: Path) -> Run:
     if not isinstance(results, dict):
         raise DlrunError(f"{file} is not a dlrun results file")
     check_metric_sections(results, file)
-    return Run(file.parent, results, hparams_of(results))
+    return Run(file.parent, Results(results), hparams_of(results))
 
 
 def check_metric_sections(results: dict[str, Any], file: Path) -> None:
@@ -176,20 +170,15 @@ def default_metrics(runs: list[Run]) -> list[str]:
 def available_metrics(runs: list[Run]) -> list[str]:
     names: list[str] = []
     for run in runs:
-        for section in ("test", "best", "final"):
-            names += [k for k in (run.results.get(section) or {}) if k not in names]
+        names += [k for k in run.results.metric_names() if k not in names]
     return names
 
 
-def higher_is_better(metric: str) -> bool:
-    return not LOWER_IS_BETTER.search(metric)
-
-
 def sort_groups(groups: list[Group], metric: str, descending: bool | None) -> list[Group]:
-    """Best first by the mean of `metric` (direction guessed from its name unless given); rows
-    without a value go last."""
+    """Best first by the mean of `metric` (direction from the runs' recorded monitor/mode unless
+    given); rows without a value go last."""
     if descending is None:
-        descending = higher_is_better(metric)
+        descending = higher_is_better(metric, [r.results for g in groups for r in g.runs])
 
     def key(group: Group) -> tuple[int, float]:
         mean = group.stats(metric)[0]
@@ -375,6 +364,6 @@ def write_outputs(table: Table, out: Path) -> None:
 
 
 def _default_out(paths: list[str]) -> Path:
-    if len(paths) == 1 and Path(paths[0]).is_dir() and not (Path(paths[0]) / RESULTS).exists():
+    if len(paths) == 1 and Path(paths[0]).is_dir() and not (Path(paths[0]) / RESULTS_FILE).exists():
         return Path(paths[0])
     return Path(".")

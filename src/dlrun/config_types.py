@@ -1,5 +1,7 @@
-"""Checks a config node against the signature of the class it names: unknown keys and values of the
-wrong type become one-line errors that name the key and what it expects."""
+"""The one place config values are checked: a node against the signature of the class its `_target_`
+names (nested options typed as TypedDicts are checked key by key), and the root of train.yaml
+against `Root`. Unknown keys, missing required keys and values of the wrong type become one-line
+errors that name the key and what it expects."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from dlrun.errors import DlrunError
 
 
 def locate(target: str) -> Any:
-    from hydra._internal.utils import _locate
+    """The object a `_target_` names (hydra.utils.get_object), or a one-line error."""
+    from hydra.utils import get_object
 
     try:
-        return _locate(target)
+        return get_object(target)
     except Exception as err:
         raise DlrunError(f"cannot import '{target}': {str(err).splitlines()[0]}") from err
 
@@ -78,9 +81,60 @@ def describe(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = ()) -> None:
+def _typed_dict(hint: Any) -> Any:
+    """The TypedDict in `hint` (`Options` or `Options | None`), or None."""
+    if typing.is_typeddict(hint):
+        return hint
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        found = [a for a in typing.get_args(hint) if typing.is_typeddict(a)]
+        return found[0] if found else None
+    return None
+
+
+def check_value(key: str, value: Any, hint: Any) -> None:
+    """Raise DlrunError if `value` (plain data) does not fit `hint`; a dict for a TypedDict is
+    checked key by key (unknown keys named with their valid neighbours)."""
+    options = _typed_dict(hint)
+    if options is not None and isinstance(value, dict):
+        fields = typing.get_type_hints(options)
+        for name, item in value.items():
+            if name not in fields:
+                raise DlrunError(f"unknown key '{key}.{name}' (valid keys: {', '.join(fields)})")
+            check_value(f"{key}.{name}", item, fields[name])
+        return
+    if not matches(value, hint):
+        raise DlrunError(f"{key}: expected {describe(hint)}, got {value!r}")
+
+
+class Root(typing.TypedDict):
+    """The top-level keys of train.yaml that a run reads (groups are checked by their targets)."""
+
+    seed: int
+    name: str
+    tags: list[str]
+    ckpt_path: str | None
+    optimized_metric: str | None
+
+
+def check_root(cfg: Any) -> None:
+    """The top-level keys of the composed train config, against `Root`."""
+    from omegaconf import OmegaConf
+
+    for key, hint in typing.get_type_hints(Root).items():
+        if key not in cfg:
+            continue
+        if key == "name" and "${" in str(OmegaConf.to_container(cfg, resolve=False).get(key)):
+            continue  # name: ${hydra:runtime.choices.model}-... resolves only inside the job
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, (str, int, float, bool, type(None))):
+            value = OmegaConf.to_container(value, resolve=True)
+        check_value(key, value, hint)
+
+
+def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = (), provided: tuple[str, ...] = ()) -> None:
     """Raise DlrunError if `node` (a plain dict with `_target_`) has a key its target does not take,
-    or a value of the wrong type. `key` is where the node sits in the config (e.g. 'model')."""
+    lacks one it requires (unless `provided` by the caller or the node is `_partial_`), or has a
+    value of the wrong type. `key` is where the node sits in the config (e.g. 'model')."""
     target_name = node.get("_target_")
     if not isinstance(target_name, str):
         return
@@ -103,5 +157,9 @@ def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = ()) -> 
         hint = hints.get(name)
         if value is None and name in params and params[name].default is None:
             continue
-        if hint is not None and not matches(value, hint):
-            raise DlrunError(f"{key}.{name}: expected {describe(hint)}, got {value!r}")
+        if hint is not None:
+            check_value(f"{key}.{name}", value, hint)
+    if not node.get("_partial_"):
+        missing = [n for n in valid if params[n].default is inspect.Parameter.empty and n not in node and n not in provided]
+        if missing:
+            raise DlrunError(f"{key}: {', '.join(missing)} must be set ({target_name} has no default for it)")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from dlrun.errors import DlrunError
+from dlrun.errors import DlrunError, RecordedFailure
 
 _world = {"size": 1, "rank": 0, "local_rank": 0}
 
@@ -160,8 +160,50 @@ def wrap_model(model: nn.Module, device: torch.device) -> nn.Module:
     return DataParallel(model, device_ids=device_ids)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model
+def check_world(trainer_cfg: Any) -> None:
+    """Under torchrun, trainer.devices must match the process count and the device be per rank."""
+    if world_size() == 1:
+        return
+    devices = int(trainer_cfg.get("devices", 1))
+    if devices not in (1, world_size()):
+        raise DlrunError(f"trainer.devices={devices} but torchrun started {world_size()} processes")
+    if str(trainer_cfg.get("device", "auto")).startswith("cuda:"):
+        raise DlrunError("under DDP each process uses GPU LOCAL_RANK: set trainer.device=auto or cuda, not cuda:N")
+
+
+def run_on_devices(cfg: Any, run_dir: Path, train: Any) -> Any:
+    """trainer.devices: `train(cfg, run_dir)` here, or (devices=N > 1 outside torchrun) the same
+    run in N processes through torchrun; under torchrun the world is checked against the config."""
+    devices = int(cfg.trainer.get("devices", 1))
+    if devices > 1 and not launched_by_torchrun():
+        return train_spawned(cfg, run_dir, devices)
+    check_world(cfg.trainer)
+    return train(cfg, run_dir)
+
+
+def train_spawned(cfg: Any, run_dir: Path, devices: int) -> Any:
+    """trainer.devices=N: the same run in N processes started by torchrun, all in this run dir
+    (rank 0 writes it); returns rank 0's Results."""
+    from dlrun import run_info
+    from dlrun.results import Results
+    from dlrun.rundir import quote_override
+    from dlrun.sweep import override_key
+
+    task_overrides = [o for o in run_info.overrides() if override_key(o) != "ckpt_path"]
+    if cfg.get("ckpt_path"):
+        task_overrides.append(f"ckpt_path={quote_override(str(cfg.ckpt_path))}")
+    args = ["train", *task_overrides, f"hydra.run.dir={quote_override(str(run_dir))}",
+            "hydra.output_subdir=null", "hydra/job_logging=disabled"]
+    code = launch(devices, args, env={"DLRUN_SWEEP_JOB": "1"} if run_info.in_sweep() else None)
+    try:
+        results = Results.read(run_dir)
+    except (OSError, ValueError):
+        results = Results()
+    if code == 0 and results.completed:
+        return results
+    if results.get("status") in ("failed", "interrupted"):
+        raise RecordedFailure(str(results.get("error")), exit_code=code or 1)
+    raise DlrunError(f"distributed training failed (torchrun exit code {code}); see the messages above", exit_code=code or 1)
 
 
 def launch(nproc: int, dlrun_args: list[str], env: dict[str, str] | None = None) -> int:

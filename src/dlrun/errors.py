@@ -51,3 +51,7 @@ class UnknownSplit(DlrunError):
         self.split, self.valid = split, list(valid)
         prefix = f"{owner}: " if owner else ""
         super().__init__(f"{prefix}unknown split '{split}' (valid: {', '.join(self.valid)})")
+
+
+class RecordedFailure(DlrunError):
+    """A failure whose results.json and error.log are already written (by torchrun workers)."""

@@ -52,7 +52,7 @@ def config_without_checkpoint(overrides: list[str]) -> DictConfig:
     """The train config composed from `overrides` (group choices, experiment=...), for evaluating a
     model that has nothing to load (e.g. model=identity, raw pixels)."""
     from dlrun.preflight import compose
-    from dlrun.train import register_resolvers
+    from dlrun.rundir import register_resolvers
 
     register_resolvers()
     return compose(overrides)
@@ -86,12 +86,9 @@ def main(args: list[str]) -> int:
         print(USAGE)
         return 0
     options, overrides = parse_args(args)
-    from dlrun import build
     from dlrun.checkpoint import load_checkpoint
-    from dlrun.data.base import RestorableData
-    from dlrun.results import RESULTS_FILE, write_json_atomic
-    from dlrun.run_logger import RunLogger
-    from dlrun.seeding import seed_everything
+    from dlrun.failure import Failure, guarded
+    from dlrun.results import Results
 
     started = time.time()
     if "ckpt" in options:
@@ -112,6 +109,30 @@ def main(args: list[str]) -> int:
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     out_dir = Path(options.get("out_dir") or Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}")
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    def failed(failure: Failure) -> None:
+        Results(status=failure.status, error=failure.message, ckpt=options.get("ckpt"), split=split,
+                wall_time_s=round(time.time() - started, 3), overrides=overrides).write(out_dir)
+
+    metrics = guarded(lambda: evaluate(cfg, state, split, out_dir), out_dir, failed)
+    assert metrics is not None  # a single run exits on failure
+    Results(status="completed", ckpt=options.get("ckpt"), split=split, test=metrics, epoch=state.get("epoch"),
+            wall_time_s=round(time.time() - started, 3), overrides=overrides, config=OmegaConf.to_container(cfg)).write(out_dir)
+    source = f"{options['ckpt']} (epoch {state.get('epoch')})" if state else f"{cfg.model.get('_target_')} (no checkpoint)"
+    print(f"dlrun eval: {source} on {split}")
+    print("  " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print(f"  results: {out_dir}")
+    return 0
+
+
+def evaluate(cfg: DictConfig, state: dict[str, Any], split: str, out_dir: Path) -> dict[str, float]:
+    """Build from `cfg`, load the checkpoint's weights (if any), evaluate on `split` and write the
+    task's artifacts into `out_dir`; returns the metrics."""
+    from dlrun import build
+    from dlrun.data.base import RestorableData
+    from dlrun.run_logger import RunLogger
+    from dlrun.seeding import seed_everything
+
     seed_everything(int(cfg.get("seed", 0)))
     logger = RunLogger(out_dir)
     try:
@@ -130,18 +151,9 @@ def main(args: list[str]) -> int:
             raise DlrunError(f"checkpoint weights do not fit the model config: {one_line(str(err).splitlines()[0])}") from err
         task = build.build_task(cfg)
         task.setup(data, trainer.device)
-        metrics = trainer.evaluate(task, model, data, split)
+        metrics: dict[str, float] = trainer.evaluate(task, model, data, split)
         task.write_artifacts(model, data, out_dir, logger)
         logger.scalars(metrics, 0)
     finally:
         logger.close()
-    write_json_atomic(out_dir / RESULTS_FILE, {
-        "status": "completed", "ckpt": options.get("ckpt"), "split": split, "test": metrics,
-        "epoch": state.get("epoch"), "wall_time_s": round(time.time() - started, 3),
-        "overrides": overrides, "config": OmegaConf.to_container(cfg),
-    })
-    source = f"{options['ckpt']} (epoch {state.get('epoch')})" if state else f"{cfg.model.get('_target_')} (no checkpoint)"
-    print(f"dlrun eval: {source} on {split}")
-    print("  " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-    print(f"  results: {out_dir}")
-    return 0
+    return metrics

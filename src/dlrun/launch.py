@@ -1,16 +1,103 @@
-"""Around Hydra: claim a new run or sweep dir before it starts (exclusively, so two runs never share
-one), plan a sweep and write its manifest, and close the sweep when Hydra returns."""
+"""`dlrun train`: check the overrides, claim a new run (or sweep) dir exclusively (so two runs never
+share one), hand the command to Hydra, which runs `job` per job, and close a sweep when Hydra
+returns. A sweep (`-m`) goes on past failed jobs (its bookkeeping is dlrun.sweep_callback) and exits
+non-zero at the end if any job did not complete."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import DlrunError, one_line
+from dlrun.rundir import register_resolvers
+
+register_resolvers()  # job processes of parallel launchers import this module too
+
+
+def main(args: list[str]) -> int:
+    """Entry of `dlrun train [-m] [overrides]`."""
+    from dlrun import distributed
+    from dlrun.preflight import check_output_dir, check_overrides
+    from dlrun.sweep import override_key
+
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    overrides = [a for a in args if not a.startswith("-")]
+    if not multirun and any(override_key(o) == "hparams_search" for o in overrides):
+        args, multirun = ["-m", *args], True  # a search is always a multirun
+    if not multirun and any(override_key(o) == "sweep.resume" for o in overrides):
+        raise DlrunError("sweep.resume finishes a multirun: repeat the sweep's command with -m "
+                         "(dlrun train -m ... sweep.resume=DIR)")
+    if multirun and distributed.launched_by_torchrun():
+        raise DlrunError("torchrun starts one training run, not a sweep; for a sweep of multi-GPU runs use "
+                         "dlrun train -m ... trainer.devices=N")
+    check_overrides(overrides, multirun=multirun)
+    check_output_dir(overrides, multirun)
+    if multirun:
+        return run_sweep(args, *plan_sweep(overrides))
+    distributed.init_from_env()
+    try:
+        run_hydra([*args, *claim_run_dir(overrides)])
+    finally:
+        distributed.cleanup()
+    return 0
+
+
+def run_hydra(args: list[str]) -> None:
+    """Hydra's main with `args` as its command line. Hydra's only public entry that runs a multirun
+    (sweepers, launchers, callbacks) is `hydra.main`, which reads `sys.argv`; so `sys.argv` is set
+    here, and only here, for the call (`compose` builds configs but launches nothing)."""
+    import hydra
+
+    from dlrun.paths import config_dir
+
+    @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+    def hydra_entry(cfg: DictConfig) -> float | None:
+        return job(cfg)
+
+    argv = sys.argv
+    sys.argv = ["dlrun-train", *args]
+    try:
+        hydra_entry()
+    finally:
+        sys.argv = argv
+
+
+def job(cfg: DictConfig) -> float | None:
+    """One Hydra job (a single run or a sweep job): train under the failure policy; returns the
+    optimized metric for a sweeper (NaN for a failed job) or None."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from dlrun import distributed, run_info, sweep_callback
+    from dlrun.failure import guarded, record
+    from dlrun.train import train
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    plan = sweep_callback.current_job()
+    metric = cfg.get("optimized_metric")
+    failed_value = float("nan") if metric else None
+    if plan is not None and plan.skipped:
+        return failed_value
+    if plan is not None and plan.ckpt_path:
+        cfg.ckpt_path = plan.ckpt_path
+    results = plan.previous if plan is not None else None
+    if results is None:
+        started = time.time()
+        results = guarded(
+            lambda: distributed.run_on_devices(cfg, run_dir, train), run_dir,
+            lambda failure: record(run_dir, cfg, started, failure.status, failure.message), job=plan.num if plan is not None else None, on_error=plan.on_error if plan is not None else "continue",
+            tag="" if distributed.is_main() else f"[rank {distributed.rank()}] ", resume_hint=run_info.resume_command)
+    if results is None or not metric:
+        return failed_value if results is None else None
+    if plan is None:
+        return results.require_metric(metric)
+    try:
+        return results.require_metric(metric)
+    except DlrunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return failed_value
 
 
 def composed_with_hydra(overrides: list[str]) -> DictConfig:
@@ -57,14 +144,9 @@ def claim_run_dir(overrides: list[str]) -> list[str]:
     return extra
 
 
-@dataclass
-class SweepPlan:
-    sweep_dir: Path
-    hydra_overrides: list[str]
-
-
-def plan_sweep(overrides: list[str], args: list[str]) -> SweepPlan:
-    """Claim a new sweep dir (or reopen the one named by sweep.resume) and write its manifest."""
+def plan_sweep(overrides: list[str]) -> tuple[Path, str]:
+    """Check the sweep settings, claim a new sweep dir (or check the one named by sweep.resume);
+    returns it and the Hydra override that pins it. The manifest is written by the sweep callback."""
     from dlrun import gpu_slots, sweep
     from dlrun.preflight import expand
     from dlrun.rundir import quote_override
@@ -73,7 +155,7 @@ def plan_sweep(overrides: list[str], args: list[str]) -> SweepPlan:
     on_error = str(cfg.sweep.on_error)
     if on_error not in sweep.ON_ERROR:
         raise DlrunError(f"sweep.on_error: unknown value '{on_error}' (valid: {', '.join(sweep.ON_ERROR)})")
-    gpus = gpu_slots.resolve_gpus(cfg.sweep.gpus)
+    gpu_slots.resolve_gpus(cfg.sweep.gpus)  # a bad sweep.gpus fails here, before Hydra
     sweep.check_search_space(cfg)
     jobs = None
     if cfg.hydra.sweeper.get("_target_") == sweep.BASIC_SWEEPER:
@@ -89,11 +171,10 @@ def plan_sweep(overrides: list[str], args: list[str]) -> SweepPlan:
         if not created and (sweep_dir / sweep.MANIFEST).exists():
             raise DlrunError(f"hydra.sweep.dir {sweep_dir} already holds a sweep; finish it with "
                              f"sweep.resume={sweep_dir} or choose a new hydra.sweep.dir")
-    sweep.start(sweep_dir, ["dlrun", "train", *args], overrides, on_error, jobs, gpus, resume=bool(resume))
-    return SweepPlan(sweep_dir, [f"hydra.sweep.dir={quote_override(str(sweep_dir))}"])
+    return sweep_dir, f"hydra.sweep.dir={quote_override(str(sweep_dir))}"
 
 
-def run_sweep(args: list[str], hydra_overrides: list[str], sweep_dir: Path, run_hydra: Callable[[list[str]], None]) -> int:
+def run_sweep(args: list[str], sweep_dir: Path, pin_dir: str) -> int:
     """Run the sweep through Hydra, then close the manifest: 0 if every job completed, 130 when
     interrupted, 1 otherwise (with the command that finishes the sweep)."""
     import shlex
@@ -102,7 +183,7 @@ def run_sweep(args: list[str], hydra_overrides: list[str], sweep_dir: Path, run_
 
     interrupted, error = False, None
     try:
-        run_hydra([*args, *hydra_overrides])
+        run_hydra([*args, pin_dir])
     except KeyboardInterrupt:
         interrupted = True
     except SystemExit as exit_:  # Hydra reports a sweeper/launcher error itself, then exits
@@ -123,20 +204,19 @@ def run_sweep(args: list[str], hydra_overrides: list[str], sweep_dir: Path, run_
 def write_sweep_summary(sweep_dir: Path) -> None:
     """TensorBoard HParams columns for the whole sweep (see RunLogger.write_sweep_hparams)."""
     from dlrun import sweep
-    from dlrun.results import read_results
+    from dlrun.results import Results
     from dlrun.run_logger import write_sweep_hparams
-    from dlrun.train import key_metrics
 
     runs_hparams, metrics = [], []
     for job in sweep.sorted_jobs(sweep.read_manifest(sweep_dir) or {}):
         try:
-            results = read_results(sweep_dir / job["dir"])
+            results = Results.read(sweep_dir / job["dir"])
         except (OSError, ValueError):
             continue
         if isinstance(results.get("hparams"), dict):
             runs_hparams.append(results["hparams"])
         if results.get("status") == "completed":
-            metrics += [m for m in key_metrics(results) if m not in metrics]
+            metrics += [m for m in results.key_metrics() if m not in metrics]
     if not runs_hparams or not metrics:
         return
     try:

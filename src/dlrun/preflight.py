@@ -4,7 +4,6 @@ every option must build. Problems become one-line errors that name the key and t
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from dlrun.data.keys import renamed_message
 from dlrun.errors import DlrunError, one_line
 from dlrun.paths import config_dir, config_groups
+from dlrun.sweep import override_key
 
 MAX_COMBINATIONS = 64  # a sweep larger than this is checked on its first combinations only
 
@@ -21,12 +21,10 @@ def expand(overrides: list[str], multirun: bool) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper would run (one list without -m)."""
     if not multirun:
         return [overrides]
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from dlrun.sweep import combinations
 
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-        return BasicSweeper.split_arguments(parsed, None)[0][:MAX_COMBINATIONS]
+        return combinations(overrides)[:MAX_COMBINATIONS]
     except Exception as err:  # interval()/tag sweeps for other sweepers: check the fixed part only
         from hydra.errors import OverrideParseException
 
@@ -54,27 +52,39 @@ def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConf
 
 
 def explain(err: BaseException, overrides: list[str]) -> str:
-    """A one-line reason for a composition error, listing valid options or keys."""
-    text = str(err)
-    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
-    if missing:
-        group, option = missing.groups()
-        listed = re.search(r"Available options in '[^']+':\n((?:\t.*\n?)+)", text)
-        options = [o.strip() for o in listed.group(1).splitlines()] if listed else config_groups().get(group, [])
+    """A one-line reason for a composition error, listing valid options or keys; the facts come
+    from the exception's type and attributes (Hydra's MissingConfigException, OmegaConf's key errors)."""
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file:
+        group, _, option = err.missing_cfg_file.rpartition("/")
+        options = list(err.options) if err.options is not None else config_groups().get(group, [])
         return f"unknown option '{option}' for {group} (valid: {', '.join(options) or 'none'})"
-    missing_group = re.search(r"Could not override '([^']+)'.*No match in the defaults list", text, re.S)
-    if missing_group:
-        return f"unknown config group '{missing_group.group(1)}' (valid: {', '.join(config_groups())})"
-    unknown = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
-    if unknown:
-        key = unknown.group(1)
-        renamed = renamed_message(key)
-        if renamed is not None:
-            return renamed
-        return f"unknown key '{key}' (valid keys here: {', '.join(_sibling_keys(key, overrides))}; add new keys with +{key}=...)"
-    if "Ambiguous value" in text or "--multirun" in text:
-        return f"{one_line(text.splitlines()[0])} (sweeps need -m: dlrun train -m ...)"
-    return one_line(text.split("\n\n")[0])
+    first_line = one_line(str(err).splitlines()[0]) if str(err) else type(err).__name__
+    if isinstance(err, ConfigCompositionException):
+        cause = err.__cause__
+        if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):  # a key that is not there
+            key = next((override_key(o) for o in overrides if override_key(o).startswith(str(cause.full_key))), str(cause.full_key))
+            if "/" in key:
+                return f"unknown config group '{key.split('/')[0]}' (valid: {', '.join(config_groups())})"
+            renamed = renamed_message(key)
+            if renamed is not None:
+                return renamed
+            return f"unknown key '{key}' (valid keys here: {', '.join(_sibling_keys(key, overrides))}; add new keys with +{key}=...)"
+        if _has_sweep(overrides):
+            return f"{first_line} (sweeps need -m: dlrun train -m ...)"
+    return one_line(str(err).split("\n\n")[0])
+
+
+def _has_sweep(overrides: list[str]) -> bool:
+    """Whether an override lists several values (a sweep, which needs -m)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(overrides))
+    except Exception:
+        return False
 
 
 def _sibling_keys(key: str, overrides: list[str]) -> list[str]:
@@ -97,12 +107,19 @@ def check_overrides(overrides: list[str], multirun: bool) -> None:
 
     for job in expand(overrides, multirun):
         cfg = compose(job, return_hydra_config=True)
+        prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
         try:
             check_complete(cfg)
             check_buildable(cfg)
         except DlrunError as err:
-            prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
             raise DlrunError(prefix + str(err), err.exit_code) from err
+        except Exception as err:  # a bug in a constructor, not bad input: keep its traceback
+            from dlrun.failure import classify
+
+            failure = classify(err, output_root(overrides, multirun))
+            where = getattr(err, "dlrun_group", "the config")
+            raise DlrunError(f"{prefix}internal error while building {where}: {failure.message} "
+                             f"(traceback in {failure.log})", exit_code=1) from None
 
 
 REQUIRED_GROUPS = ("dataset", "model", "task", "loss", "optimizer", "scheduler", "regularizer", "trainer")
@@ -133,6 +150,18 @@ def check_complete(cfg: DictConfig) -> None:
 
 def check_output_dir(overrides: list[str], multirun: bool) -> None:
     """Fail before any job starts if the run (or sweep) dir cannot be created."""
+    static = output_root(overrides, multirun)
+    try:
+        static.mkdir(parents=True, exist_ok=True)
+        probe = static / f".dlrun-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise DlrunError(f"cannot write to the output dir {static}: {err.strerror or err}") from err
+
+
+def output_root(overrides: list[str], multirun: bool) -> Path:
+    """The fixed part of hydra.run.dir (hydra.sweep.dir with -m), e.g. `outputs`: where runs go."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     given = [_override_value(o) for o in overrides if o.startswith(f"{key}=")]
     if given:
@@ -142,14 +171,7 @@ def check_output_dir(overrides: list[str], multirun: bool) -> None:
         for part in key.split("."):
             node = node.get(part, {}) if isinstance(node, dict) else {}
         template = node if isinstance(node, str) else "outputs"
-    static = Path(template.split("${")[0] or ".")
-    try:
-        static.mkdir(parents=True, exist_ok=True)
-        probe = static / f".dlrun-write-test-{os.getpid()}"
-        probe.touch()
-        probe.unlink()
-    except OSError as err:
-        raise DlrunError(f"cannot write to the output dir {static}: {err.strerror or err}") from err
+    return Path(template.split("${")[0] or ".")
 
 
 def _override_value(override: str) -> str:

@@ -8,30 +8,28 @@ sweep goes on (`sweep.on_error=continue`) or skips the jobs not yet started (`st
 
 `sweep.resume=<sweep dir>` reruns the same command into the same dir: completed jobs are skipped,
 the others run again under their old number; a previous attempt's files move to `attempt-<k>/`
-and the new attempt resumes from its last checkpoint.
+and the new attempt resumes from its last checkpoint. This module is the manifest and the launching
+process's side; a job's own side (Job, and the Hydra callback that drives it) is dlrun.sweep_callback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dlrun.errors import DlrunError
-from dlrun.results import RESULTS_FILE, write_json_atomic
+from dlrun.results import Results, write_json_atomic
 
 MANIFEST = "sweep.json"
 LOCK_FILE = ".sweep.lock"
 FORMAT = "dlrun-sweep"
 ON_ERROR = ("continue", "stop")
-ATTEMPT_PREFIX = "attempt-"
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # the _target_ string Hydra sets
 FINISHED = ("completed",)
 
 
@@ -107,12 +105,28 @@ def sorted_jobs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 # -- the launching process ----------------------------------------------------------------------
 def grid_jobs(overrides: list[str], config_params: dict[str, Any] | None = None) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper runs, in its order (= job numbers)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    params = [f"{k}={v}" for k, v in (config_params or {}).items()]
+    return combinations([*params, *overrides])
+
+
+def combinations(overrides: list[str]) -> list[list[str]]:
+    """The cartesian product of the overrides' values (`a=1,2 b=x,y` -> 4 lists), as Hydra's basic
+    sweeper forms it, through Hydra's public override parser. A range/interval sweep (for other
+    sweepers) raises ValueError; a malformed override raises OverrideParseException."""
+    import itertools
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = [f"{k}={v}" for k, v in (config_params or {}).items()]
-    parsed = OverridesParser.create().parse_overrides([*params, *overrides])
-    return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    choices: list[list[str]] = []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            choices.append([f"{key}={override.get_value_element_as_str()}"])
+        elif override.is_discrete_sweep():
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            raise ValueError(f"{key}: a {override.value_type.name if override.value_type else ''} sweep is not a grid")
+    return [list(job) for job in itertools.product(*choices)]
 
 
 def check_search_space(cfg: Any) -> None:
@@ -179,6 +193,9 @@ def finish(sweep_dir: Path, interrupted: bool = False, error: str | None = None)
         for job in data.get("jobs", {}).values():
             if job["status"] == "running":
                 job["status"] = "interrupted" if interrupted else "failed"
+                recorded = _recorded_outcome(Path(sweep_dir) / str(job["dir"]))
+                if recorded.get("status") == job["status"]:  # Ctrl-C: the job wrote why it stopped
+                    job.update({k: recorded[k] for k in ("error", "resumed_from") if recorded.get(k)})
                 job.setdefault("error", "the job ended without recording a result (killed?)")
         counts: dict[str, int] = {}
         for job in data.get("jobs", {}).values():
@@ -193,6 +210,13 @@ def finish(sweep_dir: Path, interrupted: bool = False, error: str | None = None)
 
     result: dict[str, int] = update_manifest(sweep_dir, change)
     return result
+
+
+def _recorded_outcome(run_dir: Path) -> Results:
+    try:
+        return Results.read(run_dir)
+    except (OSError, ValueError):
+        return Results()
 
 
 def summary_lines(sweep_dir: Path) -> list[str]:
@@ -224,126 +248,3 @@ def _alive(host: str | None, pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
-
-
-# -- one job ----------------------------------------------------------------------------------------
-@dataclass
-class Job:
-    """A job of a multirun: its number, dir and place in the sweep's manifest."""
-
-    sweep_dir: Path
-    num: int
-    run_dir: Path
-    overrides: list[str]
-    on_error: str = "continue"
-    resume: bool = False
-    log_name: str = ""
-
-    def begin(self) -> str | None:
-        """Mark the job running; returns 'skipped' instead when an earlier failure stopped the sweep."""
-
-        def change(data: dict[str, Any]) -> str | None:
-            entry = data["jobs"].setdefault(str(self.num), _job_entry(self.num, self.overrides))
-            if data.get("stop_requested"):
-                entry.update(status="skipped", error="not run: an earlier job failed and sweep.on_error=stop")
-                return "skipped"
-            entry.update(status="running", started=now_iso(), pid=os.getpid(), host=socket.gethostname(),
-                         attempts=int(entry.get("attempts", 0)) + 1)
-            entry.pop("error", None)
-            return None
-
-        result: str | None = update_manifest(self.sweep_dir, change)
-        return result
-
-    def end(self, status: str, error: str | None = None, metrics: dict[str, float] | None = None,
-            resumed_from: str | None = None) -> None:
-        """Record how the job ended; a failure with on_error=stop stops the jobs not yet started."""
-
-        def change(data: dict[str, Any]) -> None:
-            entry = data["jobs"].setdefault(str(self.num), _job_entry(self.num, self.overrides))
-            entry.update(status=status, ended=now_iso())
-            if error:
-                entry["error"] = error
-            if metrics:
-                entry["metrics"] = metrics
-            if resumed_from:
-                entry["resumed_from"] = resumed_from
-            if status != "completed" and self.on_error == "stop":
-                data["stop_requested"] = True
-
-        update_manifest(self.sweep_dir, change)
-
-    def note(self, **fields: Any) -> None:
-        """Add fields to this job's manifest entry (e.g. the GPU it runs on)."""
-
-        def change(data: dict[str, Any]) -> None:
-            data["jobs"].setdefault(str(self.num), _job_entry(self.num, self.overrides)).update(fields)
-
-        update_manifest(self.sweep_dir, change)
-
-    # -- a dir that held an earlier attempt (sweep.resume) ---------------------------------------
-    def previous_results(self) -> dict[str, Any] | None:
-        import json
-
-        try:
-            data = json.loads((self.run_dir / RESULTS_FILE).read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def archive_previous_attempt(self) -> Path | None:
-        """Move an earlier attempt's files (results, events, checkpoints, error.log, figures) into
-        a new `attempt-<k>/`, so this attempt writes fresh files and appends to none; Hydra's own
-        files (.hydra/, the job log) stay. Returns the attempt dir, or None if there was nothing."""
-        keep = {".hydra", self.log_name, LOCK_FILE}
-        old = [p for p in self.run_dir.iterdir() if p.name not in keep and not p.name.startswith(ATTEMPT_PREFIX)]
-        if not old:
-            return None
-        k = len(list(self.run_dir.glob(ATTEMPT_PREFIX + "*"))) + 1
-        while True:
-            target = self.run_dir / f"{ATTEMPT_PREFIX}{k}"
-            try:
-                target.mkdir()
-                break
-            except FileExistsError:
-                k += 1
-        for path in old:
-            shutil.move(str(path), str(target / path.name))
-        return target
-
-    def last_checkpoint(self) -> Path | None:
-        """checkpoints/last.pt of the latest earlier attempt that has one."""
-        attempts = sorted(self.run_dir.glob(ATTEMPT_PREFIX + "*"), key=lambda p: _attempt_number(p.name), reverse=True)
-        for attempt in attempts:
-            ckpt = attempt / "checkpoints" / "last.pt"
-            if ckpt.is_file():
-                return ckpt
-        return None
-
-
-def _attempt_number(name: str) -> int:
-    try:
-        return int(name[len(ATTEMPT_PREFIX):])
-    except ValueError:
-        return 0
-
-
-def current_job(sweep_cfg: Any) -> Job | None:
-    """The running Hydra job as a sweep Job, or None outside a multirun."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    on_error = str(sweep_cfg.get("on_error", "continue")) if sweep_cfg is not None else "continue"
-    resume = bool(sweep_cfg.get("resume")) if sweep_cfg is not None else False
-    return Job(
-        sweep_dir=Path(str(hydra_cfg.sweep.dir)).absolute(),
-        num=int(hydra_cfg.job.num),
-        run_dir=Path(hydra_cfg.runtime.output_dir),
-        overrides=list(hydra_cfg.overrides.task),
-        on_error=on_error,
-        resume=resume,
-        log_name=f"{hydra_cfg.job.name}.log",
-    )

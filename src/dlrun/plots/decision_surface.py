@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
 from dlrun.plots.figure import new_figure
-from dlrun.tasks.classification import predictions
 
 
 @torch.no_grad()
-def decision_surface_figure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, resolution: int = 300) -> Any:
-    """Evaluates `model` on a resolution x resolution grid covering `x` (one batch, no loops)."""
+def decision_surface_figure(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                            predictions: Callable[[torch.Tensor], torch.Tensor], resolution: int = 300) -> Any:
+    """Evaluates `model` on a resolution x resolution grid covering `x` (one batch, no loops);
+    `predictions` turns its outputs into class indices (the task's rule)."""
     x, y = x.float().cpu(), y.cpu()
     low, high = x.min(0).values, x.max(0).values
     margin = (high - low) * 0.1

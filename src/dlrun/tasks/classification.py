@@ -182,7 +182,7 @@ class ClassificationTask(BaseTask):
             x, y = data.split_tensors("test")
             if len(x) == 0:  # test_size=0: nothing to draw
                 return
-            logger.figure("test/decision_surface", decision_surface_figure(model, x, y), png_name="decision_surface.png")
+            logger.figure("test/decision_surface", decision_surface_figure(model, x, y, predictions), png_name="decision_surface.png")
 
     def write_class_table(self, confusion: torch.Tensor, run_dir: Path, logger: RunLogger) -> None:
         """per_class_metrics.csv, a PNG table and a markdown table in TensorBoard's text tab."""

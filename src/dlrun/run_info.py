@@ -1,0 +1,55 @@
+"""What the running Hydra job says about itself: its overrides, the hyperparameters that set it
+apart from its siblings (compare's columns, TensorBoard HParams), whether it is a sweep job, and
+the command that resumes it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+
+def overrides() -> list[str]:
+    """The job's task overrides (the command line minus Hydra's own settings)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task)
+
+
+def in_sweep() -> bool:
+    """Whether this run is a job of a multirun (its torchrun workers inherit DLRUN_SWEEP_JOB)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.get().mode == RunMode.MULTIRUN or os.environ.get("DLRUN_SWEEP_JOB") == "1"
+
+
+def hparams(cfg: DictConfig) -> dict[str, Any]:
+    """Group choices and the overridden values (as the config holds them, so 1e-3 and 0.001 are
+    one value): what distinguishes this run from its siblings. Run-control keys (sweep.*,
+    ckpt_path) are left out: they never change what a run computes."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from dlrun.sweep import is_run_control, job_identity, override_key
+
+    hydra_cfg = HydraConfig.get()
+    params: dict[str, Any] = {str(k): v for k, v in hydra_cfg.runtime.choices.items() if not is_run_control(str(k)) and v}
+    for override in job_identity(list(hydra_cfg.overrides.task)):
+        key = override_key(override)
+        value: Any = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if isinstance(value, ListConfig):
+            value = str(OmegaConf.to_container(value))
+        if value is None or isinstance(value, DictConfig):
+            value = override.partition("=")[2]
+        params[key] = value
+    params["seed"] = int(cfg.seed)
+    return params
+
+
+def resume_command(checkpoint: str) -> str:
+    """The `dlrun train` command line that continues this run from `checkpoint`."""
+    import shlex
+
+    kept = [o for o in overrides() if not o.startswith(("ckpt_path=", "hydra."))]
+    return shlex.join(["dlrun", "train", *kept, f"ckpt_path={checkpoint}"])

@@ -1,0 +1,60 @@
+"""config_types: the one checker of config values — against a target's signature, nested options
+typed as TypedDicts, required keys, and the root of train.yaml."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+import pytest
+from omegaconf import OmegaConf
+
+from dlrun.config_types import check_node, check_root, check_value
+from dlrun.errors import DlrunError
+
+
+class Clip(TypedDict, total=False):
+    norm: float
+    mode: str
+
+
+def target(size: int, clip: Clip | None = None, name: str = "x") -> None:
+    """A stand-in constructor for the checks."""
+
+
+NODE = {"_target_": "test_config_types.target"}
+
+
+def test_nested_options_are_checked_key_by_key() -> None:
+    check_node("model", {**NODE, "size": 3, "clip": {"norm": 1, "mode": "global"}})
+    with pytest.raises(DlrunError, match=r"^unknown key 'model\.clip\.nrom' \(valid keys: norm, mode\)$"):
+        check_node("model", {**NODE, "size": 3, "clip": {"nrom": 1.0}})
+    with pytest.raises(DlrunError, match=r"^model\.clip\.norm: expected a number, got 'big'$"):
+        check_node("model", {**NODE, "size": 3, "clip": {"norm": "big"}})
+    check_node("model", {**NODE, "size": 3, "clip": None})
+
+
+def test_required_keys_unless_provided_or_partial() -> None:
+    with pytest.raises(DlrunError, match=r"^model: size must be set \(test_config_types\.target has no default for it\)$"):
+        check_node("model", {**NODE, "name": "y"})
+    check_node("model", {**NODE, "name": "y"}, provided=("size",))
+    check_node("model", {**NODE, "_partial_": True})
+
+
+def test_unknown_keys_and_wrong_types_of_plain_parameters() -> None:
+    with pytest.raises(DlrunError, match=r"^unknown key 'model\.sise' for test_config_types\.target \(valid keys: size, clip, name\)$"):
+        check_node("model", {**NODE, "size": 1, "sise": 2})
+    with pytest.raises(DlrunError, match=r"^model\.size: expected an integer, got 2\.5$"):
+        check_node("model", {**NODE, "size": 2.5})
+    with pytest.raises(DlrunError, match=r"^x: expected a list of integers, got \[1, 'a'\]$"):
+        check_value("x", [1, "a"], list[int])
+
+
+def test_root_keys() -> None:
+    base = {"seed": 1, "name": "${hydra:runtime.choices.model}", "tags": ["a"], "ckpt_path": None, "optimized_metric": None}
+    check_root(OmegaConf.create(base))  # an interpolated name resolves only inside the job: not checked here
+    with pytest.raises(DlrunError, match=r"^seed: expected an integer, got 'one'$"):
+        check_root(OmegaConf.create({**base, "seed": "one"}))
+    with pytest.raises(DlrunError, match=r"^tags: expected a list of strings, got \[1\]$"):
+        check_root(OmegaConf.create({**base, "tags": [1]}))
+    with pytest.raises(DlrunError, match=r"^optimized_metric: expected a string or null, got 3$"):
+        check_root(OmegaConf.create({**base, "optimized_metric": 3}))
