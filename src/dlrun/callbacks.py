@@ -13,7 +13,7 @@ at each hook in list order (`Trainer.callbacks`), so the order states who sees w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,8 +27,7 @@ from dlrun.regularizers.base import Regularizer
 from dlrun.schedulers.schedule import Schedule
 from dlrun.tasks.base import Task
 
-if TYPE_CHECKING:
-    from dlrun.trainer import Trainer
+Trainer = Any  # dlrun.trainer.Trainer, which imports this module (not imported back: no cycle)
 
 
 @dataclass

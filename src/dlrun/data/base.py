@@ -5,14 +5,12 @@ raises the one unknown-split error (dlrun.errors.UnknownSplit)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sized
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 
 from dlrun.errors import UnknownSplit
 
-if TYPE_CHECKING:
-    from dlrun.data.text_batches import TokenSequences
 
 T = TypeVar("T")
 
@@ -93,7 +91,7 @@ class DenseStereo(Protocol):
 class TextSplits(Protocol):
     """Numericalized texts and their decoder: what text artifacts (attention over tokens) need."""
 
-    def sequences(self, split: str) -> TokenSequences:
+    def sequences(self, split: str) -> Any:  # a dlrun.data.text_batches.TokenSequences (not imported: no cycle)
         """The token ids, offsets and labels of `split`; UnknownSplit for an unknown one."""
 
     def decode(self, split: str, index: int) -> list[str]:
