@@ -229,6 +229,8 @@ def test_lab3_char_lm_trains_samples_and_predicts(train_run, capsys) -> None:
     first = capsys.readouterr().out
     assert main(["predict", f"ckpt={ckpt}", "prompt=HAN:", "length=50", "seed=3"]) == 0
     assert capsys.readouterr().out == first and first.startswith("HAN:") and len(first) == 4 + 50 + 1
+    assert main(["predict", f"ckpt={ckpt}", "prompt=HAN€"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: prompt: character '€' is not in the vocabulary (")
 
 
 def test_predict_refuses_other_tasks_and_bad_prompts(train_run, capsys) -> None:
@@ -243,3 +245,4 @@ def test_predict_refuses_other_tasks_and_bad_prompts(train_run, capsys) -> None:
     assert "missing ckpt=" in capsys.readouterr().err
     assert main(["predict", "ckpt=x.pt", "prompt=hi", "length=many"]) == 2
     assert "length: expected int, got 'many'" in capsys.readouterr().err
+

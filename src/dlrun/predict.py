@@ -60,6 +60,10 @@ def main(args: list[str]) -> int:
     model = build.build_model(cfg, data).to(device)
     model.load_state_dict(state["model"])
     generator = torch.Generator().manual_seed(options["seed"])
-    ids = generate(model, data.encode(options["prompt"]), options["length"], options["temperature"], generator)
+    try:
+        prompt = data.encode(options["prompt"])
+    except DlrunError as err:
+        raise DlrunError(f"prompt: {err}") from None
+    ids = generate(model, prompt, options["length"], options["temperature"], generator)
     sys.stdout.write(options["prompt"] + data.decode(ids) + "\n")
     return 0
