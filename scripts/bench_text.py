@@ -107,8 +107,8 @@ def run_dlrun(corpus: TokenSequences, device: torch.device, batch_size: int, buc
         trainer = Trainer(Path(tmp), RunLogger(Path(tmp), tensorboard=False), device=str(device), max_epochs=2,
                           gradient_clip_norm=0.25, checkpoint={"save_last": False, "save_best": False},
                           early_stopping={"restore_best": False}, log_every_n_steps=10**6, progress_bar=False)
-        none = OmegaConf.create({"_target_": "torch.optim.lr_scheduler.ConstantLR", "_partial_": True, "factor": 1.0,
-                                 "total_iters": 0, "interval": "epoch", "warmup_steps": 0})
+        none = OmegaConf.create({"_target_": "dlrun.schedulers.schedule.Schedule", "_partial_": True, "interval": "epoch", "warmup_steps": 0,
+                                 "scheduler": {"_target_": "torch.optim.lr_scheduler.ConstantLR", "_partial_": True, "factor": 1.0}})
         schedule = build_schedule(none, optimizer, trainer.steps_per_epoch(data), 2)
         with contextlib.redirect_stdout(io.StringIO()):  # the trainer's per-epoch lines
             result = trainer.fit(ClassificationTask(BCEWithLogits()), model, data, optimizer, schedule)

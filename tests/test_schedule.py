@@ -41,7 +41,7 @@ def test_none_is_constant() -> None:
 
 
 def test_step() -> None:
-    got = per_epoch(trajectory(["scheduler=step", "scheduler.step_size=2", "scheduler.gamma=0.5"], 6, 2))
+    got = per_epoch(trajectory(["scheduler=step", "scheduler.scheduler.step_size=2", "scheduler.scheduler.gamma=0.5"], 6, 2))
     assert got == pytest.approx([LR0 * 0.5 ** (e // 2) for e in range(6)])
 
 
@@ -52,23 +52,23 @@ def test_piecewise_course_form() -> None:
 
 
 def test_piecewise_keeps_optimizer_lr_before_first_key() -> None:
-    got = per_epoch(trajectory(["scheduler=piecewise", "scheduler.values={3: 0.5}"], 4, 1))
+    got = per_epoch(trajectory(["scheduler=piecewise", "scheduler.scheduler.values={3: 0.5}"], 4, 1))
     assert got == pytest.approx([LR0, LR0, 0.5, 0.5])
 
 
 def test_exponential() -> None:
-    got = per_epoch(trajectory(["scheduler=exponential", "scheduler.gamma=0.95"], 5, 2))
+    got = per_epoch(trajectory(["scheduler=exponential", "scheduler.scheduler.gamma=0.95"], 5, 2))
     assert got == pytest.approx([LR0 * 0.95**e for e in range(5)])
 
 
 def test_cosine_defaults_to_max_epochs() -> None:
-    got = per_epoch(trajectory(["scheduler=cosine", "scheduler.eta_min=0.001"], 6, 2))
+    got = per_epoch(trajectory(["scheduler=cosine", "scheduler.scheduler.eta_min=0.001"], 6, 2))
     want = [0.001 + (LR0 - 0.001) * (1 + math.cos(math.pi * e / 6)) / 2 for e in range(6)]
     assert got == pytest.approx(want)
 
 
 def test_cosine_warm_restarts_uses_fractional_epochs() -> None:
-    lrs = trajectory(["scheduler=cosine_warm_restarts", "scheduler.T_0=2", "scheduler.T_mult=2"], 6, 4)
+    lrs = trajectory(["scheduler=cosine_warm_restarts", "scheduler.scheduler.T_0=2", "scheduler.scheduler.T_mult=2"], 6, 4)
     flat = [lr for row in lrs for lr in row]
 
     def sgdr(t: float) -> float:  # T_0 = 2, T_mult = 2: cycles [0, 2), [2, 6), ...
@@ -82,7 +82,7 @@ def test_cosine_warm_restarts_uses_fractional_epochs() -> None:
 
 
 def test_linear_decay_course_formula() -> None:
-    got = per_epoch(trajectory(["scheduler=linear", "scheduler.tau=4", "scheduler.final_ratio=0.01"], 7, 1))
+    got = per_epoch(trajectory(["scheduler=linear", "scheduler.scheduler.total_iters=4", "scheduler.scheduler.end_factor=0.01"], 7, 1))
     eps_tau = 0.01 * LR0
     want = [(1 - min(k, 4) / 4) * LR0 + (min(k, 4) / 4) * eps_tau for k in range(7)]
     assert got == pytest.approx(want)
@@ -91,13 +91,13 @@ def test_linear_decay_course_formula() -> None:
 
 def test_plateau_reduces_after_patience() -> None:
     metrics = [1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
-    got = per_epoch(trajectory(["scheduler=plateau", "scheduler.patience=2", "scheduler.factor=0.5"], 7, 1, metrics))
+    got = per_epoch(trajectory(["scheduler=plateau", "scheduler.scheduler.patience=2", "scheduler.scheduler.factor=0.5"], 7, 1, metrics))
     # best 0.9 at epoch 2; epochs 3, 4 are within patience; the 3rd bad epoch (5) halves the lr
     assert got == pytest.approx([LR0, LR0, LR0, LR0, LR0, 0.05, 0.05])
 
 
 def test_onecycle_spans_all_steps() -> None:
-    lrs = trajectory(["scheduler=onecycle", "scheduler.max_lr=1.0", "scheduler.pct_start=0.25"], 4, 5)
+    lrs = trajectory(["scheduler=onecycle", "scheduler.scheduler.max_lr=1.0", "scheduler.scheduler.pct_start=0.25"], 4, 5)
     flat = [lr for row in lrs for lr in row]
     assert flat[0] == pytest.approx(1.0 / 25)
     assert max(flat) == pytest.approx(1.0) and flat.index(max(flat)) == 4  # 0.25 * 20 - 1
@@ -105,7 +105,7 @@ def test_onecycle_spans_all_steps() -> None:
 
 
 def test_linear_warmup_then_schedule() -> None:
-    lrs = trajectory(["scheduler=exponential", "scheduler.gamma=0.5", "scheduler.warmup_steps=4"], 3, 3)
+    lrs = trajectory(["scheduler=exponential", "scheduler.scheduler.gamma=0.5", "scheduler.warmup_steps=4"], 3, 3)
     flat = [lr for row in lrs for lr in row]
     # steps 0..3 warm up (s+1)/4 of the scheduled lr; the epoch-1 decay applies from step 3 on
     assert flat[:3] == pytest.approx([LR0 * 0.25, LR0 * 0.5, LR0 * 0.75])
@@ -128,3 +128,30 @@ def test_schedule_state_round_trips_through_safe_load(tmp_path) -> None:
         save_checkpoint({"schedule": schedule.state_dict()}, tmp_path / f"{option}.pt")
         restored = load_checkpoint(tmp_path / f"{option}.pt")["schedule"]
         schedule.load_state_dict(restored)
+
+
+def test_step_interval_warmup_then_schedule_over_the_rest() -> None:
+    """interval step: (s+1)/w of lr0 for w steps (LinearLR), then the schedule over the remaining steps (SequentialLR)."""
+    lrs = trajectory(["scheduler=cosine", "scheduler.interval=step", "scheduler.warmup_steps=4"], 3, 4)
+    flat = [lr for row in lrs for lr in row]
+    assert flat[:4] == pytest.approx([LR0 * (s + 1) / 4 for s in range(4)])
+    # T_max null: the 12 - 4 steps after the warmup
+    assert flat[4:] == pytest.approx([LR0 * (1 + math.cos(math.pi * t / 8)) / 2 for t in range(8)])
+
+
+def test_onecycle_with_warmup_fits_the_run() -> None:
+    lrs = trajectory(["scheduler=onecycle", "scheduler.scheduler.max_lr=1.0", "scheduler.warmup_steps=3"], 2, 5)
+    flat = [lr for row in lrs for lr in row]
+    assert flat[:3] == pytest.approx([1 / 25 * (s + 1) / 3 for s in range(3)])
+    assert flat[3] == pytest.approx(1.0 / 25)  # the cycle starts after the warmup, over the 7 steps left
+
+
+def test_every_scheduler_yaml_names_the_schedule() -> None:
+    """One hop: the option's `_target_` is the code that acts on interval, warmup_steps and null lengths."""
+    from dlrun.paths import config_groups
+    from dlrun.schedulers.schedule import Schedule
+
+    for option in config_groups()["scheduler"]:
+        cfg = compose_config([f"scheduler={option}"])
+        assert cfg.scheduler._target_ == f"{Schedule.__module__}.{Schedule.__name__}", option
+        assert set(cfg.scheduler) == {"_target_", "_partial_", "interval", "warmup_steps", "scheduler"}, option

@@ -31,7 +31,7 @@ def test_lab2_mnist_settings_follow_the_course() -> None:
     assert cfg.dataset._target_.endswith("MNIST") and cfg.dataset.val_split == "tail" and cfg.dataset.val_size == 5000
     assert cfg.dataset.normalize == "scalar" and cfg.dataset.batch_size == 50
     assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.lr == 0.1 and cfg.optimizer.momentum == 0
-    assert dict(cfg.scheduler["values"]) == {1: 0.1, 3: 0.01, 5: 0.001, 7: 0.0001}
+    assert dict(cfg.scheduler.scheduler["values"]) == {1: 0.1, 3: 0.01, 5: 0.001, 7: 0.0001}
     assert cfg.trainer.max_epochs == 8 and cfg.regularizer.weight == 1e-3
     model = build_model(cfg, build_data(cfg))
     chosen = selected_weights(model, cfg.regularizer.include, cfg.regularizer.exclude)
@@ -43,7 +43,7 @@ def test_lab2_cifar_settings_follow_the_course() -> None:
     cfg = compose_config(["experiment=lab2_cifar"])
     assert cfg.dataset._target_.endswith("CIFAR10") and cfg.dataset.val_split == "random" and cfg.dataset.normalize == "channel"
     assert cfg.optimizer.lr == 0.01 and cfg.optimizer.weight_decay == 1e-4 and cfg.dataset.batch_size == 50
-    assert cfg.scheduler._target_.endswith("ExponentialLR") and cfg.scheduler.gamma == 0.95 and cfg.trainer.max_epochs == 50
+    assert cfg.scheduler.scheduler._target_.endswith("ExponentialLR") and cfg.scheduler.scheduler.gamma == 0.95 and cfg.trainer.max_epochs == 50
 
 
 def test_l2_sweep_is_a_multirun_over_three_weights() -> None:

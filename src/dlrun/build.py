@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
+from dlrun import optim
 from dlrun.data.base import DataModule
 from dlrun.config_types import check_node, locate
 from dlrun.errors import DlrunError, one_line
@@ -73,12 +74,12 @@ def build_regularizer(cfg: DictConfig) -> Regularizer:
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
-    factory = build("optimizer", cfg.optimizer)
+    factory = build("optimizer", cfg.optimizer, no_decay=cfg.optimizer.get("no_decay", False))  # optim.py acts on no_decay
     if next(iter(model.parameters()), None) is None:
         raise DlrunError(f"model: {cfg.model._target_.rsplit('.', 1)[-1]} has no parameters, so there is nothing to "
                          "train; evaluate it instead: dlrun eval model=... dataset=... task=...")
     try:
-        optimizer = factory(model.parameters())
+        optimizer = optim.build_optimizer(factory, model)
     except (TypeError, ValueError) as err:
         raise DlrunError(f"optimizer: {one_line(err)}") from err
     for group in optimizer.param_groups:

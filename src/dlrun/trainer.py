@@ -1,12 +1,16 @@
-"""The Trainer: the only training loop in dlrun. Tasks plug in through dlrun.tasks.base.Task."""
+"""The Trainer: the only training loop in dlrun, shaped like torchvision's `train_one_epoch` +
+`evaluate`. Tasks plug in through dlrun.tasks.base.Task; checkpoints, NaN guard, logging, figures,
+Ctrl-C and early stopping are the callbacks of dlrun.callbacks, called at named hook points.
+(~320 lines: the loop and every trainer.* option it acts on stay in the one file the YAML names.)"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
+import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,59 +18,51 @@ import torch
 from torch import nn
 
 from dlrun import distributed
+from dlrun.callbacks import Callback, Checkpoint, EarlyStop, Fit, FitResult, Interrupt, MetricLogger, NanGuard, ProgressBar, TaskFigures, monitored
 from dlrun.checkpoint import save_checkpoint
-from dlrun.data.base import Batches, DataModule
-from dlrun.early_stopping import EarlyStopping
-from dlrun.errors import DlrunError, TrainingDiverged, TrainingInterrupted
-from dlrun.interrupt import StopRequest
+from dlrun.data.base import DataModule
+from dlrun.devices import batch_size_of, resolve_device, to_device
+from dlrun.errors import DlrunError
 from dlrun.regularizers.base import NoRegularizer, Regularizer
 from dlrun.run_logger import RunLogger
 from dlrun.schedulers.schedule import Schedule
 from dlrun.seeding import rng_state, set_rng_state
 from dlrun.tasks.base import Task
 
-@dataclass
-class FitResult:
-    """What a finished fit reports (also the content of results.json's metric fields)."""
-
-    status: str = "completed"
-    epochs_run: int = 0
-    global_step: int = 0
-    best_epoch: int = 0
-    best_value: float = math.nan
-    stopped_early: bool = False
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    final_metrics: dict[str, float] = field(default_factory=dict)
-    test_metrics: dict[str, float] = field(default_factory=dict)
+__all__ = ["FitResult", "Trainer"]
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when available; an unavailable CUDA device is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def limited(total: int, limit: int | float | None) -> int:
+    """How many of `total` batches a limit keeps: a count, a fraction (at least 1 batch), or all."""
+    if limit is None:
+        return total
+    if isinstance(limit, float):
+        return min(total, max(1, int(total * limit)))
+    return min(total, limit)
+
+
+def check_limit(name: str, limit: Any) -> None:
+    ok = limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1) or (isinstance(limit, float) and 0 < limit <= 1)
+    if not ok:
+        raise ValueError(f"{name} must be a batch count >= 1, a fraction in (0, 1] or null, got {limit}")
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(on: bool) -> Iterator[None]:
+    """trainer.deterministic: torch's deterministic kernels (warn-only) on or off while the fit runs,
+    then the previous settings (runs in one process do not leak the setting into each other)."""
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.deterministic = on
     try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise DlrunError(f"trainer.device: unknown device '{name}' (valid: auto, cpu, cuda, cuda:N)") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DlrunError("trainer.device=cuda but no CUDA GPU is available (use trainer.device=auto or cpu)")
-    return device
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move a batch (tensor, or tuple/list/dict of them) to `device`; no copy if already there."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(to_device(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch
-
-
-def batch_size_of(batch: Any) -> int:
-    first = batch[0] if isinstance(batch, (tuple, list)) else next(iter(batch.values())) if isinstance(batch, dict) else batch
-    return len(first)
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2], before[3]
 
 
 # Nested trainer options: (type, default).
@@ -89,8 +85,8 @@ def checked_options(name: str, given: dict[str, Any] | None, options: dict[str, 
 
 
 class Trainer:
-    """Runs epochs of a task: device, AMP, gradient clipping and accumulation, lr schedules,
-    validation, early stopping, checkpoints (last and best) and TensorBoard logging."""
+    """Runs epochs of a task: device, AMP, gradient clipping and accumulation, lr schedules and
+    validation here; checkpoints, early stopping, logging and the rest in `self.callbacks`."""
 
     def __init__(
         self,
@@ -109,6 +105,9 @@ class Trainer:
         early_stopping: dict[str, Any] | None = None,
         checkpoint: dict[str, Any] | None = None,
         log_every_n_steps: int = 50,
+        limit_train_batches: int | float | None = None,
+        limit_eval_batches: int | float | None = None,
+        fast_dev_run: bool = False,
         deterministic: bool = False,
         progress_bar: bool = True,
         devices: int = 1,
@@ -123,10 +122,12 @@ class Trainer:
                 raise ValueError(f"{key} must be > 0 or null, got {clip}")
         if amp_dtype not in ("auto", "float16", "bfloat16"):
             raise ValueError(f"unknown amp_dtype '{amp_dtype}' (valid: auto, float16, bfloat16)")
+        check_limit("limit_train_batches", limit_train_batches)
+        check_limit("limit_eval_batches", limit_eval_batches)
         es = checked_options("early_stopping", early_stopping, EARLY_STOPPING_OPTIONS)
-        self.ckpt = checked_options("checkpoint", checkpoint, CHECKPOINT_OPTIONS)
-        if self.ckpt["every_n_steps"] is not None and self.ckpt["every_n_steps"] < 1:
-            raise ValueError(f"checkpoint.every_n_steps must be >= 1 or null, got {self.ckpt['every_n_steps']}")
+        ckpt = checked_options("checkpoint", checkpoint, CHECKPOINT_OPTIONS)
+        if fast_dev_run:  # a smoke test: 1 epoch of 1 batch per split, nothing written to checkpoints/, no early stop
+            max_epochs, limit_train_batches, limit_eval_batches, es["patience"] = 1, 1, 1, None
         self.run_dir = Path(run_dir)
         self.logger = logger
         self.device = resolve_device(device)
@@ -140,18 +141,28 @@ class Trainer:
         self.accumulate = accumulate_grad_batches
         self.val_every = val_every_n_epochs
         self.monitor = monitor
-        self.restore_best = bool(es["restore_best"])
-        self.stopper = EarlyStopping(mode, es["patience"], es["min_delta"], keep_best_weights=self.restore_best)
         self.log_every = log_every_n_steps
+        self.limit_train = limit_train_batches
+        self.limit_eval = limit_eval_batches
         self.deterministic = deterministic
-        self.progress_bar = progress_bar and distributed.is_main()
-        self.devices = devices  # processes of a data-parallel run (started by dlrun.train through torchrun)
+        self.devices = devices  # processes of a data-parallel run; dlrun.distributed.launch starts them
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp and self.device.type == "cuda" and self.amp_dtype == torch.float16)
-        self.epoch = 0          # completed epochs
+        saver = None if fast_dev_run else Checkpoint(**ckpt)
+        # Order matters: the NaN guard checks before anything is logged or saved; Interrupt follows
+        # Checkpoint (it relies on last.pt written at an epoch's end); EarlyStop restores the best
+        # weights in on_fit_end only after Checkpoint has written the final last.pt.
+        self.callbacks: list[Callback] = [NanGuard(), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(),
+                                          TaskFigures(), *([saver] if saver else []), Interrupt(saver), EarlyStop(mode, **es)]
+        self.epoch = 0           # completed epochs
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
         self.global_step = 0     # optimizer steps
+        self.should_stop = False  # set by EarlyStop
         self.metrics: dict[str, float] = {}
         self.history: list[dict[str, float]] = []  # one entry per finished epoch: {"epoch": e, **metrics}
+
+    def _call(self, hook: str, fit: Fit, *args: Any) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, fit, *args)
 
     # -- pieces of the loop -------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -159,15 +170,16 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def _batches(self, batches: Batches) -> Iterator[Any]:
-        for batch in batches:
+    def _batches(self, batches: Iterable[Any], count: int) -> Iterator[Any]:
+        for batch in itertools.islice(batches, count):
             yield to_device(batch, self.device)
 
     def evaluate(self, task: Task, model: nn.Module, data: DataModule, split: str) -> dict[str, float]:
-        """Metrics of `task` on a whole split, keys prefixed with the split name."""
+        """Metrics of `task` on a split (limit_eval_batches of it), keys prefixed with the split name."""
+        batches = data.loader(split)
         model.eval()
         with torch.no_grad(), self.autocast():
-            metrics = task.evaluate(model, self._batches(data.loader(split)), split)
+            metrics = task.evaluate(model, self._batches(batches, limited(len(batches), self.limit_eval)), split)
         model.train()
         return distributed.broadcast_object({f"{split}/{k}": v for k, v in metrics.items()})
 
@@ -189,204 +201,122 @@ class Trainer:
         self.global_step += 1
         return grad_norm
 
-    def _checkpoint_state(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule,
-                          data: DataModule, config: dict[str, Any] | None) -> dict[str, Any]:
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "global_step": self.global_step,
-            "early_stopping": self.stopper.state_dict(),
-            "rng": rng_state(),
-            "metrics": dict(self.metrics),
-            "history": [dict(h) for h in self.history],
-            "data": data.state_dict(),
-            "config": config or {},
+    # -- checkpoints ------------------------------------------------------------------------------
+    def checkpoint_state(self, fit: Fit) -> dict[str, Any]:
+        """The full training state; callbacks add theirs (early stopping) and vet it (NaN guard)."""
+        state = {
+            "model": fit.model.state_dict(), "optimizer": fit.optimizer.state_dict(), "schedule": fit.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(), "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "global_step": self.global_step, "rng": rng_state(), "metrics": dict(self.metrics),
+            "history": [dict(h) for h in self.history], "data": fit.data.state_dict(), "task": fit.task.state_dict(),
+            "config": fit.config,
         }
+        self._call("on_save_checkpoint", fit, state)
+        return state
 
-    def _save(self, name: str, state: dict[str, Any]) -> None:
-        if not distributed.is_main():
-            return
-        try:
-            save_checkpoint(state, self.run_dir / "checkpoints" / name)
-        except OSError as err:
-            raise DlrunError(f"cannot write checkpoint {self.run_dir / 'checkpoints' / name}: {err.strerror or err}") from err
+    def save(self, name: str, state: dict[str, Any]) -> Path:
+        """Write checkpoints/<name> (rank 0 only); its path."""
+        path = self.run_dir / "checkpoints" / name
+        if distributed.is_main():
+            try:
+                save_checkpoint(state, path)
+            except OSError as err:
+                raise DlrunError(f"cannot write checkpoint {path}: {err.strerror or err}") from err
+        return path
 
-    def restore(self, state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule) -> None:
+    def restore(self, state: dict[str, Any], fit: Fit) -> None:
         """Load a checkpoint's full training state so training continues exactly where it stopped."""
         try:
-            model.load_state_dict(state["model"])
+            fit.model.load_state_dict(state["model"])
         except RuntimeError as err:
             raise DlrunError(f"checkpoint does not fit this model config: {str(err).splitlines()[0]}") from err
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
+        fit.optimizer.load_state_dict(state["optimizer"])
+        fit.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
-        self.epoch = state["epoch"]
-        self.batch_in_epoch = state["batch_in_epoch"]
-        self.global_step = state["global_step"]
-        self.stopper.load_state_dict(state["early_stopping"])
+        self.epoch, self.batch_in_epoch, self.global_step = state["epoch"], state["batch_in_epoch"], state["global_step"]
         self.metrics = dict(state["metrics"])
         self.history = [dict(h) for h in state.get("history", [])]
+        fit.task.load_state_dict(state.get("task", {}))
+        self._call("on_load_checkpoint", fit, state)
         set_rng_state(state["rng"])
 
     # -- the loop --------------------------------------------------------------------------------
     def steps_per_epoch(self, data: DataModule) -> int:
         """Optimizer steps per epoch (what per-iteration schedules count)."""
-        return math.ceil(len(distributed.shard(data.loader("train", train=True))) / self.accumulate)
+        return math.ceil(limited(len(distributed.shard(data.loader("train", train=True))), self.limit_train) / self.accumulate)
 
-    def fit(
-        self,
-        task: Task,
-        model: nn.Module,
-        data: DataModule,
-        optimizer: torch.optim.Optimizer,
-        schedule: Schedule,
-        regularizer: Regularizer | None = None,
-        resume: dict[str, Any] | None = None,
-        config: dict[str, Any] | None = None,
-        seed: int = 0,
-    ) -> FitResult:
+    def fit(self, task: Task, model: nn.Module, data: DataModule, optimizer: torch.optim.Optimizer, schedule: Schedule,
+            regularizer: Regularizer | None = None, resume: dict[str, Any] | None = None,
+            config: dict[str, Any] | None = None, seed: int = 0) -> FitResult:
         """Train `model` (already on self.device, optimizer built on its parameters) for max_epochs
-        or until early stopping, restore the best weights if asked, then test it.
-
-        Optional task hooks, called only when the task defines them: `on_train_step(model, step,
-        logger)` once before training (step = steps done so far) and after every optimizer step;
-        `on_epoch_end(model, epoch, history, logger)` after each epoch's metrics are logged."""
-        regularizer = regularizer or NoRegularizer()
+        or until early stopping, restore the best weights if asked, then test it."""
+        world = distributed.world_size()
+        if self.devices not in (1, world):  # the processes are started before this one runs (dlrun.distributed.launch)
+            raise DlrunError(f"trainer.devices={self.devices} but torchrun started {world} processes")
         task.setup(data, self.device)
         if len(data.loader("train", train=True)) == 0:
             raise DlrunError("the training split is empty (check the dataset size and batch settings)")
-        if resume is not None:
-            self.restore(resume, model, optimizer, schedule)
-        with StopRequest() as stop:
-            result = self._train_epochs(task, model, data, optimizer, schedule, regularizer, config, seed, stop)
-        if self.restore_best and self.stopper.best_weights is not None:
-            model.load_state_dict(self.stopper.best_weights)
-        result.test_metrics = self.evaluate(task, model, data, "test")
-        return result
-
-    def _train_epochs(self, task: Task, model: nn.Module, data: DataModule, optimizer: torch.optim.Optimizer,
-                      schedule: Schedule, regularizer: Regularizer, config: dict[str, Any] | None, seed: int,
-                      stop: StopRequest) -> FitResult:
-        from tqdm import tqdm
-
+        fit = Fit(task, model, data, optimizer, schedule, regularizer or NoRegularizer(), config or {}, seed)
         train_batches = distributed.shard(data.loader("train", train=True))
-        result = FitResult()
-        step_hook = getattr(task, "on_train_step", None)
-        epoch_hook = getattr(task, "on_epoch_end", None)
-        if step_hook is not None:
-            step_hook(model, self.global_step, self.logger)
-        model.train()
-        while self.epoch < self.max_epochs and not self.stopper.should_stop:
-            epoch = self.epoch + 1
-            started = time.perf_counter()
-            train_batches.set_epoch(self.epoch, seed)
-            train_batches.skip = self.batch_in_epoch
-            sums: dict[str, torch.Tensor] = {}
-            samples = 0
-            first_bad = torch.tensor(-1, device=self.device)
-            bar = tqdm(total=len(train_batches), initial=self.batch_in_epoch, desc=f"epoch {epoch}/{self.max_epochs}",
-                       disable=None if self.progress_bar else True, leave=False, dynamic_ncols=True)
-            for batch in self._batches(train_batches):
-                with self.autocast():
-                    loss, stats = task.training_step(model, batch)
-                    penalty = regularizer.penalty(model)
-                    total = loss if penalty is None else loss + penalty
-                self.scaler.scale(total / self.accumulate).backward()
-                n = batch_size_of(batch)
-                samples += n
-                detached = loss.detach().float()
-                first_bad = torch.where((first_bad < 0) & ~torch.isfinite(detached), self.global_step + 1, first_bad)
-                for key, value in {"loss": detached, **stats}.items():
-                    sums[key] = sums.get(key, 0.0) + value.detach().float() * n
-                self.batch_in_epoch += 1
-                bar.update(1)
-                if self.batch_in_epoch % self.accumulate and self.batch_in_epoch != len(train_batches):
-                    continue
-                log_now = (self.global_step + 1) % self.log_every == 0
-                grad_norm = self._optimizer_step(model, optimizer, regularizer, want_norm=log_now)
-                schedule.on_step(self.global_step, self.epoch + self.batch_in_epoch / len(train_batches))
-                if step_hook is not None:
-                    step_hook(model, self.global_step, self.logger)
-                if log_now:
-                    self._check_finite(first_bad, epoch)
-                    step_metrics = {"train/loss_step": detached.item(), "lr": schedule.lr}
-                    if grad_norm is not None:
-                        step_metrics["train/grad_norm"] = float(grad_norm)
-                    self.logger.scalars(step_metrics, self.global_step)
-                    bar.set_postfix({k: f"{(v / samples).item():.4f}" for k, v in sums.items()})
-                every = self.ckpt.get("every_n_steps")
-                mid_epoch = self.batch_in_epoch < len(train_batches)
-                stopping = distributed.any_rank(stop.requested)  # all ranks stop at the same step
-                if mid_epoch and (stopping or (every and self.global_step % int(every) == 0)):
-                    self._check_finite(first_bad, epoch)
-                    if self.ckpt["save_last"]:
-                        self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))
-                    if stopping:
-                        bar.close()
-                        raise self._interrupted(epoch)
-            bar.close()
-            self._check_finite(first_bad, epoch)
-            elapsed = time.perf_counter() - started
-            sums, samples = distributed.sum_across_ranks(sums, samples)
-            self.epoch, self.batch_in_epoch = epoch, 0
-            metrics = {f"train/{k}": (v / max(samples, 1)).item() for k, v in sums.items()}
-            metrics.update({"lr": schedule.lr, "time/epoch_s": elapsed, "time/samples_per_s": samples / max(elapsed, 1e-9)})
-            improved = False
-            monitored: float | None = None
-            if epoch % self.val_every == 0 or epoch == self.max_epochs:
-                metrics.update(self.evaluate(task, model, data, "val"))
-                monitored = self._monitored(metrics)
-                improved = self.stopper.update(monitored, epoch, model, {k: v for k, v in metrics.items() if k.startswith("val/")})
-            schedule.on_epoch_end(self.global_step, monitored)
-            self.metrics = metrics
-            self.history.append({"epoch": epoch, **metrics})
-            self.logger.scalars(metrics, epoch)
-            if epoch_hook is not None:
-                epoch_hook(model, epoch, self.history, self.logger)
-            self._print_epoch(epoch, metrics, improved, tqdm)
-            state = None
-            if self.ckpt["save_last"] or (improved and self.ckpt["save_best"]):
-                state = self._checkpoint_state(model, optimizer, schedule, data, config)
-            if improved and self.ckpt["save_best"]:
-                self._save("best.pt", state)
-            if self.ckpt["save_last"]:
-                self._save("last.pt", state)
-            if distributed.any_rank(stop.requested):
-                raise self._interrupted(epoch)
-        if self.ckpt["save_last"] and not (self.run_dir / "checkpoints" / "last.pt").exists():
-            self._save("last.pt", self._checkpoint_state(model, optimizer, schedule, data, config))  # resumed at the end
-        result.stopped_early = self.stopper.should_stop and self.epoch < self.max_epochs
-        result.epochs_run = self.epoch
-        result.global_step = self.global_step
-        result.best_epoch = self.stopper.best_epoch
-        result.best_value = self.stopper.best
-        result.best_metrics = dict(self.stopper.best_metrics)
-        result.final_metrics = dict(self.metrics)
-        return result
+        fit.batches_per_epoch = limited(len(train_batches), self.limit_train)
+        with deterministic_algorithms(self.deterministic):
+            if resume is not None:
+                self.restore(resume, fit)
+            try:
+                self._call("on_fit_start", fit)
+                while self.epoch < self.max_epochs and not self.should_stop:
+                    metrics = self.train_one_epoch(fit, train_batches)
+                    self.end_epoch(fit, metrics)
+                self._call("on_fit_end", fit)
+            finally:
+                self._call("teardown", fit)
+            fit.result.epochs_run, fit.result.global_step, fit.result.final_metrics = self.epoch, self.global_step, dict(self.metrics)
+            fit.result.test_metrics = self.evaluate(task, model, data, "test")
+        return fit.result
 
-    def _interrupted(self, epoch: int) -> TrainingInterrupted:
-        path = self.run_dir / "checkpoints" / "last.pt"
-        return TrainingInterrupted(epoch, self.global_step, str(path) if self.ckpt["save_last"] else None)
+    def train_one_epoch(self, fit: Fit, batches: Any) -> dict[str, float]:
+        """One pass over the epoch's training batches (from batch_in_epoch on after a mid-epoch
+        resume; the shuffle order comes from (seed, epoch)); the epoch's train metrics."""
+        started = time.perf_counter()
+        batches.set_epoch(self.epoch, fit.seed)
+        batches.skip = self.batch_in_epoch
+        fit.sums, fit.samples = {}, 0
+        self._call("on_train_epoch_start", fit)
+        fit.model.train()
+        for batch in self._batches(batches, fit.batches_per_epoch - self.batch_in_epoch):
+            with self.autocast():
+                loss, stats = fit.task.training_step(fit.model, batch)
+                penalty = fit.regularizer.penalty(fit.model)
+                total = loss if penalty is None else loss + penalty
+            self.scaler.scale(total / self.accumulate).backward()
+            n = batch_size_of(batch)
+            fit.samples += n
+            fit.loss = loss.detach().float()
+            for key, value in {"loss": fit.loss, **stats}.items():
+                fit.sums[key] = fit.sums.get(key, 0.0) + value.detach().float() * n
+            self.batch_in_epoch += 1
+            self._call("on_train_batch_end", fit)
+            if self.batch_in_epoch % self.accumulate and self.batch_in_epoch != fit.batches_per_epoch:
+                continue
+            fit.log_step = (self.global_step + 1) % self.log_every == 0
+            fit.grad_norm = self._optimizer_step(fit.model, fit.optimizer, fit.regularizer, want_norm=fit.log_step)
+            fit.schedule.on_step(self.global_step, self.epoch + self.batch_in_epoch / fit.batches_per_epoch)
+            self._call("on_train_step_end", fit)
+        self._call("on_train_epoch_end", fit)
+        elapsed = time.perf_counter() - started
+        sums, samples = distributed.sum_across_ranks(fit.sums, fit.samples)
+        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        metrics = {f"train/{k}": (v / max(samples, 1)).item() for k, v in sums.items()}
+        return {**metrics, "lr": fit.schedule.lr, "time/epoch_s": elapsed, "time/samples_per_s": samples / max(elapsed, 1e-9)}
 
-    def _monitored(self, metrics: dict[str, float]) -> float:
-        if self.monitor not in metrics:
-            valid = ", ".join(sorted(k for k in metrics if k.startswith("val/")))
-            raise DlrunError(f"trainer.monitor: no metric '{self.monitor}' (valid: {valid})")
-        return metrics[self.monitor]
-
-    def _check_finite(self, first_bad: torch.Tensor, epoch: int) -> None:
-        step = int(distributed.max_across_ranks(first_bad).item())
-        if step >= 0:
-            raise TrainingDiverged(epoch, step)
-
-    def _print_epoch(self, epoch: int, metrics: dict[str, float], improved: bool, tqdm: Any) -> None:
-        if not distributed.is_main():
-            return
-        shown = [k for k in ("train/loss", "train/acc", "val/loss", "val/acc") if k in metrics]
-        shown += [k for k in metrics if k.startswith("val/") and k not in shown]
-        parts = [f"{k} {metrics[k]:.4f}" for k in shown] + [f"lr {metrics['lr']:.3g}", f"{metrics['time/epoch_s']:.1f}s"]
-        tqdm.write(f"epoch {epoch:>3}/{self.max_epochs}  " + "  ".join(parts) + ("  *" if improved else ""))
+    def end_epoch(self, fit: Fit, metrics: dict[str, float]) -> None:
+        """Validate when due, step epoch schedules, record the epoch's metrics, run on_epoch_end."""
+        fit.monitored, fit.improved = None, False
+        if self.epoch % self.val_every == 0 or self.epoch == self.max_epochs:
+            metrics.update(self.evaluate(fit.task, fit.model, fit.data, "val"))
+            fit.monitored = monitored(metrics, self.monitor)
+            self._call("on_validation_end", fit, metrics)
+        fit.schedule.on_epoch_end(self.global_step, fit.monitored)
+        self.metrics = metrics
+        self.history.append({"epoch": self.epoch, **metrics})
+        self._call("on_epoch_end", fit)

@@ -1,38 +1,65 @@
-"""Steps any lr scheduler at its granularity, with optional linear warmup on top."""
+"""The `_target_` of every configs/scheduler/*.yaml: builds the torch scheduler named by the nested
+`scheduler` node for this run's length, steps it at its `interval`, and adds linear warmup."""
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, ReduceLROnPlateau
+from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LinearLR, ReduceLROnPlateau, SequentialLR
 
-from dlrun.config_types import check_node, locate
+from dlrun.config_types import check_node
 from dlrun.errors import DlrunError
 
-META_KEYS = ("interval", "warmup_steps")
+NULL_LENGTHS = ("T_max", "total_iters", "total_steps")  # a scheduler's lengths that null fills with the run's
 
 
 class Schedule:
-    """Owns one torch scheduler and decides when it steps.
+    """Owns one lr scheduler and decides when it steps.
+
+    `scheduler` is a factory (the YAML's nested `_partial_` node) called with the optimizer; its
+    lengths left null become the run's length: T_max and total_iters in the scheduler's interval
+    (epochs or optimizer steps), total_steps in optimizer steps.
 
     interval "epoch": stepped after each epoch (ReduceLROnPlateau gets the monitored metric);
     interval "step": after each optimizer step; CosineAnnealingWarmRestarts then gets the fractional
-    epoch, so T_cur advances every iteration. Warmup multiplies the scheduled lr by (s+1)/warmup_steps
-    during the first warmup_steps steps without disturbing the scheduler's own state.
+    epoch, so T_cur advances every iteration.
+
+    warmup_steps w: during the first w optimizer steps the lr is (s+1)/w of the scheduled lr. With
+    interval "step" this is torch's LinearLR followed by the scheduler in a SequentialLR (the
+    scheduler's null length is then the steps after the warmup). An epoch-interval scheduler, a
+    plateau schedule and SGDR's fractional epochs cannot share SequentialLR's step count, so there
+    the warmup factor multiplies the scheduled lr here, without disturbing the scheduler's state.
     """
 
-    def __init__(self, optimizer: Optimizer, scheduler: Any, interval: str = "epoch", warmup_steps: int = 0) -> None:
+    def __init__(self, optimizer: Optimizer, scheduler: Callable[..., Any], interval: str = "epoch", warmup_steps: int = 0,
+                 steps_per_epoch: int = 1, max_epochs: int = 1) -> None:
         if interval not in ("epoch", "step"):
             raise ValueError(f"unknown interval '{interval}' (valid: epoch, step)")
         if warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
         self.optimizer = optimizer
-        self.scheduler = scheduler
         self.interval = interval
-        self.warmup_steps = int(warmup_steps)
+        cls = scheduler.func if isinstance(scheduler, functools.partial) else scheduler
+        sequential = interval == "step" and warmup_steps > 1 and not issubclass(cls, (ReduceLROnPlateau, CosineAnnealingWarmRestarts))
+        total = max_epochs * steps_per_epoch - (warmup_steps if sequential else 0)
+        length = max_epochs if interval == "epoch" else total
+        given = scheduler.keywords if isinstance(scheduler, functools.partial) else {}
+        for key in NULL_LENGTHS:
+            if given.get(key) is not None and given[key] < 1:
+                raise ValueError(f"{key} must be >= 1 or null (the whole run), got {given[key]}")
+        params = inspect.signature(cls).parameters
+        lengths = dict(zip(NULL_LENGTHS, (length, length, total)))
+        fill = {k: v for k, v in lengths.items() if k in params and given.get(k) is None}
+        self.scheduler = scheduler(optimizer, **fill)
+        self.warmup_steps = 0 if sequential else int(warmup_steps)  # the by-hand warmup
+        if sequential:
+            warmup = LinearLR(optimizer, start_factor=1 / warmup_steps, end_factor=1.0, total_iters=warmup_steps - 1)
+            self.scheduler = SequentialLR(optimizer, [warmup, self.scheduler], milestones=[warmup_steps])
         self.intended = [g["lr"] for g in optimizer.param_groups]
         self._apply_warmup(0)
 
@@ -86,21 +113,16 @@ class Schedule:
 
 
 def build_schedule(cfg: DictConfig, optimizer: Optimizer, steps_per_epoch: int, max_epochs: int) -> Schedule:
-    """Instantiate the scheduler config: meta keys go to Schedule; lengths left null (T_max, tau,
-    total_steps) become the run's length in the scheduler's interval."""
+    """The scheduler config (a partial Schedule around a partial scheduler) applied to `optimizer`
+    for a run of `max_epochs` epochs of `steps_per_epoch` optimizer steps."""
     from hydra.utils import instantiate
 
     options = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(options, dict)
-    meta = {key: options.pop(key) for key in META_KEYS if key in options}
-    interval = meta.get("interval", "epoch")
-    length = max_epochs if interval == "epoch" else max_epochs * steps_per_epoch
-    params = inspect.signature(locate(options["_target_"])).parameters
-    fill = {"T_max": length, "tau": length, "total_steps": max_epochs * steps_per_epoch}
-    options.update({k: v for k, v in fill.items() if k in params and options.get(k) is None})
     check_node("scheduler", options)
+    if isinstance(options.get("scheduler"), dict):
+        check_node("scheduler.scheduler", {k: v for k, v in options["scheduler"].items() if not (k in NULL_LENGTHS and v is None)})
     try:
-        scheduler = instantiate(options)(optimizer)
+        return instantiate(options)(optimizer, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs)
     except (TypeError, ValueError) as err:
         raise DlrunError(f"scheduler: {err}") from err
-    return Schedule(optimizer, scheduler, interval=interval, warmup_steps=meta.get("warmup_steps", 0) or 0)

@@ -28,3 +28,38 @@ class Task(Protocol):
 
     def write_artifacts(self, model: nn.Module, data: DataModule, run_dir: Path, logger: RunLogger) -> None:
         """Figures and files at the end of a run or an evaluation (e.g. a confusion matrix PNG)."""
+
+    def on_train_step(self, model: nn.Module, step: int, logger: RunLogger) -> None:
+        """Periodic figures: once before training (step = steps done so far), then after every optimizer step."""
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, history: list[dict[str, float]], logger: RunLogger) -> None:
+        """After each epoch's metrics are logged; `history` holds one {"epoch": e, **metrics} per epoch."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Training state the task carries between batches (e.g. an RNN hidden state), saved in checkpoints."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (on resume, after `setup`), so a run continues exactly."""
+
+
+class BaseTask:
+    """No-op defaults for the optional parts of `Task`, so a task family writes only what it needs."""
+
+    def setup(self, data: DataModule, device: torch.device) -> None:
+        """Nothing to prepare by default."""
+
+    def write_artifacts(self, model: nn.Module, data: DataModule, run_dir: Path, logger: RunLogger) -> None:
+        """No figures by default."""
+
+    def on_train_step(self, model: nn.Module, step: int, logger: RunLogger) -> None:
+        """No periodic figures by default."""
+
+    def on_epoch_end(self, model: nn.Module, epoch: int, history: list[dict[str, float]], logger: RunLogger) -> None:
+        """No per-epoch figures by default."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """A stateless task saves nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """A stateless task restores nothing."""

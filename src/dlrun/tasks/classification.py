@@ -17,6 +17,7 @@ from torch import nn
 
 from dlrun.data.base import DataModule
 from dlrun.run_logger import RunLogger
+from dlrun.tasks.base import BaseTask
 
 
 def predictions(logits: torch.Tensor) -> torch.Tensor:
@@ -86,7 +87,7 @@ class TopLosses:
         self.losses, self.inputs, self.targets, self.probs = (p[keep] for p in parts)
 
 
-class ClassificationTask:
+class ClassificationTask(BaseTask):
     """Cross-entropy-style training on (inputs, integer labels) batches.
 
     top_losses: how many largest-loss test images to draw (image inputs only; 0: off).

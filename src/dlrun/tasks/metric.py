@@ -14,6 +14,7 @@ from torch import nn
 from dlrun.data.base import DataModule
 from dlrun.errors import DlrunError
 from dlrun.run_logger import RunLogger
+from dlrun.tasks.base import BaseTask
 from dlrun.tasks.retrieval import class_means, nearest_class_mean, retrieval_metrics
 
 
@@ -31,7 +32,7 @@ def triplet_batch(batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
     raise DlrunError(f"metric task: a batch must be (inputs, labels) or a 5-tuple of triplets, got {len(batch)} tensors")
 
 
-class MetricTask:
+class MetricTask(BaseTask):
     """Trains an embedding with a metric loss (dlrun.losses.metric_base); evaluates on a split with
     embeddings of its images and class means from the data's reference split ('traineval')."""
 

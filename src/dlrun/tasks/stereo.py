@@ -15,6 +15,7 @@ from torch import nn
 from dlrun.data.base import DataModule
 from dlrun.errors import DlrunError
 from dlrun.run_logger import RunLogger
+from dlrun.tasks.base import BaseTask
 from dlrun.tasks.stereo_matching import disparity_errors, wta_disparity
 
 
@@ -29,7 +30,7 @@ def patch_triplets(batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return torch.cat([anchor, positive, negative]), labels, torch.stack([rows, rows + b, rows + 2 * b], dim=1)
 
 
-class StereoTask:
+class StereoTask(BaseTask):
     """Training: the metric loss on patch triplets. Evaluation of a split: the patch loss and the
     share of triplets ranked right ('patch_acc') on the split's fixed patch batches, then dense
     disparity on the data's whole images of that split (the `batches` only carry patches, so the
