@@ -154,7 +154,7 @@ def test_hidden_state_is_carried_detached_and_reset_each_epoch() -> None:
         for batch in batches:
             loss, stats = task.training_step(model, batch)
             loss.backward()
-            assert math.isclose(float(stats["bpc"]), float(loss) / math.log(2), rel_tol=1e-6)
+            assert math.isclose(float(stats["bpc"]), float(loss.detach()) / math.log(2), rel_tol=1e-6)
     seen = model.seen
     assert seen[0] is None and seen[6] is None  # reset at the start of each epoch
     assert all(h is not None and not h.requires_grad for i, h in enumerate(seen) if i % 6)  # carried, detached
@@ -246,3 +246,36 @@ def test_predict_refuses_other_tasks_and_bad_prompts(train_run, capsys) -> None:
     assert main(["predict", "ckpt=x.pt", "prompt=hi", "length=many"]) == 2
     assert "length: expected int, got 'many'" in capsys.readouterr().err
 
+
+
+class InterruptingLM(LanguageModelTask):
+    """LanguageModelTask that raises KeyboardInterrupt (like Ctrl-C) after `interrupt_after_steps` batches."""
+
+    def __init__(self, loss: torch.nn.Module, interrupt_after_steps: int, **options) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(loss, **options)
+        self.limit, self.calls = interrupt_after_steps, 0
+
+    def training_step(self, model, batch):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls > self.limit:
+            raise KeyboardInterrupt
+        return super().training_step(model, batch)
+
+
+def test_lab3_char_lm_resumes_exactly_mid_epoch_with_the_carried_hidden_state(tmp_path: Path) -> None:
+    """5 batches per epoch; last.pt every 3 steps; cut after 8 steps, so last.pt holds step 6 = batch 1
+    of epoch 2, whose carried hidden state (from batch 0) must come back for the weights to match."""
+    from conftest import FAST, train_in_process
+
+    common = [*FAST, *SMALL, "trainer.checkpoint.every_n_steps=3"]
+    assert train_in_process(common, tmp_path / "straight") == 0
+    cut = [*common, "task._target_=test_char_lm.InterruptingLM", "+task.interrupt_after_steps=8"]
+    assert train_in_process(cut, tmp_path / "cut") == 130
+    state = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    assert (state["epoch"], state["batch_in_epoch"], state["global_step"]) == (1, 1, 6)
+    assert train_in_process([*common, f"ckpt_path={tmp_path / 'cut' / 'checkpoints' / 'last.pt'}"], tmp_path / "resumed") == 0
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"]
+    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    straight_samples = (tmp_path / "straight" / "samples.txt").read_text().split("=== step 8 ===")[1]
+    assert straight_samples == (tmp_path / "resumed" / "samples.txt").read_text().split("=== step 8 ===")[1]

@@ -15,6 +15,7 @@ from dlrun.data.base import DataModule
 from dlrun.errors import DlrunError
 from dlrun.models.char_rnn import Hidden, detach_hidden
 from dlrun.run_logger import RunLogger
+from dlrun.tasks.base import BaseTask
 
 SAMPLES_FILE = "samples.txt"
 
@@ -27,7 +28,7 @@ def _to(hidden: Hidden | None, device: torch.device) -> Hidden | None:
     return hidden.to(device)
 
 
-class LanguageModelTask:
+class LanguageModelTask(BaseTask):
     """Batches `(inputs, targets, t)` from dataset=char_text; the model maps (inputs, hidden) to
     (logits, hidden).
 

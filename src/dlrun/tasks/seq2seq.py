@@ -13,6 +13,7 @@ from torch import nn
 from dlrun.data.base import DataModule
 from dlrun.errors import DlrunError
 from dlrun.run_logger import RunLogger
+from dlrun.tasks.base import BaseTask
 from dlrun.tasks.seq_decoding import PAD, beam_search, greedy
 
 
@@ -28,7 +29,7 @@ def _plain(model: nn.Module) -> Any:
     return getattr(model, "module", model)  # decoding needs the model's own methods, not a DDP wrapper's
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(BaseTask):
     """Batches `(src, lengths, targets)` (dataset=seq_toy); the model is dlrun.models.seq2seq.Seq2Seq.
 
     Training: cross-entropy over the target tokens; each decoder input is the true previous token with
