@@ -200,3 +200,36 @@ class InterruptingSeq2Seq(Seq2SeqTask):
         if self.calls > self.limit:
             raise KeyboardInterrupt
         return super().training_step(model, batch)
+
+
+def test_attention_image_is_white_at_zero_and_black_at_one() -> None:
+    from dlrun.plots.seq_attention import attention_image
+
+    image = attention_image(torch.tensor([[1.0, 0.0], [0.5, 0.5]]), cell=2)
+    assert image.shape == (4, 4, 3) and image.dtype.name == "uint8"
+    assert image[:, :, 0].tolist() == [[0, 0, 255, 255], [0, 0, 255, 255], [128, 128, 128, 128], [128, 128, 128, 128]]
+
+
+def test_every_epoch_logs_the_first_validation_attention_map() -> None:
+    data = SeqToy(vocab_size=5, min_len=3, max_len=5, train_size=8, val_size=4, test_size=4)
+    data.setup(torch.device("cpu"))
+    task = Seq2SeqTask(torch.nn.CrossEntropyLoss(), teacher_forcing_steps=10)
+    task.setup(data, torch.device("cpu"))
+    logged: list[tuple[str, Any, int]] = []
+
+    class Logger:
+        def image(self, tag: str, image: Any, step: int = 0, png_name: str | None = None) -> None:
+            logged.append((tag, image, step))
+
+        def scalars(self, metrics: dict[str, float], step: int) -> None:
+            logged.append(("scalars", metrics, step))
+
+    task.step = 5
+    model = _model("dot").train()
+    task.on_epoch_end(model, 3, [], Logger())  # type: ignore[arg-type]
+    assert logged[0] == ("scalars", {"train/teacher_forcing": 0.75}, 3)
+    tag, image, step = logged[1]
+    n_src = int(data.splits["val"][1][0])
+    tokens, _ = greedy(model, *data.examples("val", 1)[:2], 6)
+    n_out = int((tokens[0] == EOS).nonzero()[0, 0]) + 1 if bool((tokens[0] == EOS).any()) else 6
+    assert (tag, step, image.shape) == ("val/attention", 3, (16 * n_out, 16 * n_src, 3)) and model.training
