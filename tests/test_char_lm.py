@@ -262,6 +262,7 @@ class InterruptingLM(LanguageModelTask):
         return super().training_step(model, batch)
 
 
+@pytest.mark.fault("Ctrl-C mid-epoch in a task with carried state (char-LM hidden state, seq2seq teacher forcing)", "resuming from last.pt ends with the same weights")
 def test_lab3_char_lm_resumes_exactly_mid_epoch_with_the_carried_hidden_state(tmp_path: Path) -> None:
     """5 batches per epoch; last.pt every 3 steps; cut after 8 steps, so last.pt holds step 6 = batch 1
     of epoch 2, whose carried hidden state (from batch 0) must come back for the weights to match."""

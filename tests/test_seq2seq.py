@@ -172,6 +172,7 @@ def test_seq2seq_reverse_runs_and_writes_attention_maps(train_run, attention: st
     assert (run / "attention_maps.png").is_file() == (attention != "none")
 
 
+@pytest.mark.fault("Ctrl-C mid-epoch in a task with carried state (char-LM hidden state, seq2seq teacher forcing)", "resuming from last.pt ends with the same weights")
 def test_seq2seq_resumes_exactly_mid_epoch(tmp_path: Path) -> None:
     """10 steps per epoch; last.pt every 7 steps; teacher forcing below 1 draws from the global RNG,
     so only a checkpoint that restores it (and the step of the ratio schedule) ends identical."""
