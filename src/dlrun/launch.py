@@ -65,7 +65,7 @@ class SweepPlan:
 
 def plan_sweep(overrides: list[str], args: list[str]) -> SweepPlan:
     """Claim a new sweep dir (or reopen the one named by sweep.resume) and write its manifest."""
-    from dlrun import gpu_slots, sweep
+    from dlrun import gpu_slots, run_names, sweep
     from dlrun.preflight import expand
     from dlrun.rundir import quote_override
 
@@ -89,8 +89,12 @@ def plan_sweep(overrides: list[str], args: list[str]) -> SweepPlan:
         if not created and (sweep_dir / sweep.MANIFEST).exists():
             raise DlrunError(f"hydra.sweep.dir {sweep_dir} already holds a sweep; finish it with "
                              f"sweep.resume={sweep_dir} or choose a new hydra.sweep.dir")
-    sweep.start(sweep_dir, ["dlrun", "train", *args], overrides, on_error, jobs, gpus, resume=bool(resume))
-    return SweepPlan(sweep_dir, [f"hydra.sweep.dir={quote_override(str(sweep_dir))}"])
+    exclude = run_names.constant_keys(overrides, jobs)
+    sweep.start(sweep_dir, ["dlrun", "train", *args], overrides, on_error, jobs, gpus, resume=bool(resume), exclude=exclude)
+    hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}"]
+    if not any(o.startswith(run_names.EXCLUDE_KEY + "=") for o in overrides):  # the user's own choice wins
+        hydra_overrides.append(run_names.exclude_override(exclude))
+    return SweepPlan(sweep_dir, hydra_overrides)
 
 
 def run_sweep(args: list[str], hydra_overrides: list[str], sweep_dir: Path, run_hydra: Callable[[list[str]], None]) -> int:
