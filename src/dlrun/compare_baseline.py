@@ -43,7 +43,7 @@ def _num(x: float, sign: bool = False) -> str:
 
 
 def _p(p: float) -> str:
-    return "-" if math.isnan(p) else ("<0.001" if p < 1e-3 else f"{p:.3f}")
+    return "-" if math.isnan(p) else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
 def _csv(x: float) -> float | str:
