@@ -50,13 +50,16 @@ def screenshot(browser: str, url: str, path: Path, size: str, wait_ms: int) -> N
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     f"--window-size={size}", f"--virtual-time-budget={wait_ms}", f"--screenshot={path}", url],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    from PIL import Image
+
+    Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)  # a small file for the docs
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("logdir", type=Path, help="a sweep dir (or any TensorBoard logdir)")
     p.add_argument("--out", type=Path, default=Path("docs/img"))
-    p.add_argument("--size", default="1280,800", help="browser window WIDTH,HEIGHT")
+    p.add_argument("--size", default="1600,900", help="browser window WIDTH,HEIGHT")
     p.add_argument("--wait-ms", type=int, default=20000)
     opts = p.parse_args()
     browser = next((b for b in BROWSERS if shutil.which(b)), None)
