@@ -9,19 +9,25 @@ from dlrun.run_names import MAX_CHARS, constant_keys, describe, exclude_override
 
 def test_job_name_is_number_then_varying_overrides_in_command_line_order() -> None:
     job = ["optimizer=adam", "seed=2", "trainer.max_epochs=3", "sweep.on_error=stop", "ckpt_path=/x/last.pt"]
-    assert job_dir_name(3, job, ["trainer.max_epochs"]) == "3_optimizer=adam_seed=2"  # run control left out too
+    assert job_dir_name(3, job, ["trainer.max_epochs"]) == "3_optimizer-adam_seed-2"  # run control left out too
     assert job_dir_name(0, ["seed=1"], ["seed"]) == "0"  # nothing varies: just the number
 
 
 def test_unsafe_characters_are_dropped_or_replaced() -> None:
+    """'=' and ',' would make `ckpt_path=<run dir>/checkpoints/last.pt` a Hydra parse error or a sweep."""
     assert describe(["model.hidden=[128,128]", "+tags=['a b']", "data.dir=/tmp/x y"]) == \
-        "model.hidden=128,128_tags=a-b_data.dir=-tmp-x-y"
+        "model.hidden-128+128_tags-a-b_data.dir--tmp-x-y"
     assert describe(["~regularizer"]) == "regularizer"  # a leading '~' or '-' would hide or confuse
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    name = job_dir_name(7, ["model.hidden=[64,64]", "optimizer.lr=1e-3", "dataset.root=/data/x y", "+tags=[a,b]"])
+    parsed = OverridesParser.create().parse_override(f"ckpt_path=/out/{name}/checkpoints/last.pt")
+    assert parsed.value() == f"/out/{name}/checkpoints/last.pt" and not parsed.is_sweep_override()
 
 
 def test_long_names_are_cut_with_a_stable_hash() -> None:
     overrides = [f"model.layer{i}.width={100 + i}" for i in range(8)]
-    full = "_".join(overrides)
+    full = "_".join(o.replace("=", "-") for o in overrides)
     name = describe(overrides)
     digest = hashlib.sha1("\n".join(overrides).encode()).hexdigest()[:8]
     assert len(full) > MAX_CHARS and name == f"{full[:MAX_CHARS].rstrip('._-')}-{digest}"
@@ -31,7 +37,7 @@ def test_long_names_are_cut_with_a_stable_hash() -> None:
 
 def test_single_run_suffix() -> None:
     assert run_suffix([]) == ""
-    assert run_suffix(["optimizer=sgd", "optimizer.lr=0.1", "sweep.gpus=none"]) == "_optimizer=sgd_optimizer.lr=0.1"
+    assert run_suffix(["optimizer=sgd", "optimizer.lr=0.1", "sweep.gpus=none"]) == "_optimizer-sgd_optimizer.lr-0.1"
 
 
 def test_constant_keys_of_a_grid_and_of_a_search() -> None:

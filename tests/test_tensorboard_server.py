@@ -23,8 +23,8 @@ from conftest import read_results
 
 pytestmark = pytest.mark.slow  # four training jobs and a server start: ~1 min on 2 CPU cores
 START_TIMEOUT_S = 90
-JOBS = {"0_optimizer=sgd_seed=1": ("sgd", 1), "1_optimizer=sgd_seed=2": ("sgd", 2),
-        "2_optimizer=adam_seed=1": ("adam", 1), "3_optimizer=adam_seed=2": ("adam", 2)}
+JOBS = {"0_optimizer-sgd_seed-1": ("sgd", 1), "1_optimizer-sgd_seed-2": ("sgd", 2),
+        "2_optimizer-adam_seed-1": ("adam", 1), "3_optimizer-adam_seed-2": ("adam", 2)}
 
 
 @pytest.fixture(scope="module")

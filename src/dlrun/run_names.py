@@ -1,6 +1,7 @@
 """Run dir names that say what differs, since TensorBoard names a run by its dir: a sweep job is
-`<num>_<the overrides that vary in the sweep>` (e.g. `3_optimizer=adam_seed=2`), a single run
-ends in its command-line overrides. Names are sanitised for file systems and shortened with a
+`<num>_<the overrides that vary in the sweep>` (e.g. `3_optimizer-adam_seed-2`), a single run
+ends in its command-line overrides. Names are sanitised for file systems and for Hydra overrides
+(`key-value`: a path with '=' or ',' would break `ckpt_path=<run dir>/...`), and shortened with a
 stable hash past MAX_CHARS; the same overrides always give the same name (sweep.resume)."""
 
 from __future__ import annotations
@@ -15,17 +16,24 @@ RUN_SUFFIX_RESOLVER = "dlrun_run_suffix"
 EXCLUDE_KEY = "hydra.job.config.override_dirname.exclude_keys"  # Hydra's own "keys left out of dir names"
 MAX_CHARS = 80  # of the overrides part; longer: cut, plus '-' and 8 hex digits of its SHA-1
 _DROP = re.compile(r"[\[\]{}()'\"]")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=+,@-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+@-]+")  # what stays literal in a Hydra override value and a file name
+
+
+def _clean(override: str) -> str:
+    """`model.hidden=[128,128]` -> `model.hidden-128+128`: key '-' value, list commas as '+'."""
+    key, sep, value = override.partition("=")
+    value = _DROP.sub("", value).replace(",", "+")
+    return _UNSAFE.sub("-", key + ("-" + value if sep else ""))
 
 
 def describe(overrides: Iterable[str], exclude: Iterable[str] = ()) -> str:
-    """`optimizer=adam_seed=2`: the overrides that define what a run computes, minus `exclude`d
+    """`optimizer-adam_seed-2`: the overrides that define what a run computes, minus `exclude`d
     keys, joined by '_', in command-line order; file-system safe and at most MAX_CHARS + 9 long."""
     from dlrun.sweep import job_identity, override_key
 
     skip = set(exclude)
     kept = [str(o).lstrip("+") for o in job_identity([str(o) for o in overrides]) if override_key(str(o)) not in skip]
-    text = "_".join(_UNSAFE.sub("-", _DROP.sub("", o)) for o in kept).strip(".-")
+    text = "_".join(_clean(o) for o in kept).strip(".-")
     if len(text) > MAX_CHARS:
         digest = hashlib.sha1("\n".join(kept).encode()).hexdigest()[:8]
         text = f"{text[:MAX_CHARS].rstrip('._-')}-{digest}"
