@@ -44,6 +44,12 @@ def read_results(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "results.json").read_text())
 
 
+def job_dir(sweep_dir: Path, num: int | str) -> Path:
+    """A sweep job's run dir as its manifest records it (`<num>_<the overrides that vary>`)."""
+    data = json.loads((Path(sweep_dir) / "sweep.json").read_text())
+    return Path(sweep_dir) / data["jobs"][str(num)]["dir"]
+
+
 @pytest.fixture(autouse=True)
 def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test runs in its own temp dir, so stray outputs/ never land in the checkout."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import read_results, run_cli
+from conftest import job_dir, read_results, run_cli
 
 ONE_EPOCH = ["trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.device=cpu"]
 
@@ -37,7 +37,7 @@ def test_joblib_runs_jobs_in_parallel_processes_one_gpu_each(tmp_path: Path) -> 
     assert {j["gpu"] for j in jobs} <= {"0", "1"}
     if jobs[0]["pid"] != jobs[1]["pid"]:  # two live workers never share a GPU
         assert {j["gpu"] for j in jobs} == {"0", "1"}
-    assert [read_results(sweep_dir / n)["seed"] for n in ("0", "1")] == [1, 2]
+    assert [read_results(job_dir(sweep_dir, n))["seed"] for n in ("0", "1")] == [1, 2]
 
 
 @pytest.mark.slow
@@ -50,7 +50,7 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path: Path) -> None:
     assert [data["jobs"][n]["status"] for n in ("0", "1")] == ["completed", "completed"]
     assert all(data["jobs"][n]["pid"] != data["pid"] for n in ("0", "1"))  # separate submitit processes
     assert (sweep_dir / ".submitit").is_dir()
-    assert [read_results(sweep_dir / n)["status"] for n in ("0", "1")] == ["completed", "completed"]
+    assert [read_results(job_dir(sweep_dir, n))["status"] for n in ("0", "1")] == ["completed", "completed"]
 
 
 @pytest.mark.slow
@@ -58,7 +58,7 @@ def test_optuna_search_receives_each_trials_optimized_metric(tmp_path: Path) -> 
     proc = run_cli(["train", "hparams_search=gmm2d_optuna", "hydra.sweeper.n_trials=3", *ONE_EPOCH], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep_dir = only_sweep_dir(tmp_path)  # hparams_search implies -m
-    trials = [read_results(sweep_dir / n) for n in ("0", "1", "2")]
+    trials = [read_results(job_dir(sweep_dir, n)) for n in ("0", "1", "2")]
     assert [t["status"] for t in trials] == ["completed"] * 3
     for trial in trials:
         assert 1e-3 <= trial["hparams"]["optimizer.lr"] <= 3e-1

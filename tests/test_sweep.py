@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FAST, read_results
+from conftest import FAST, job_dir, read_results
 
 ONE_EPOCH = ["trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.device=cpu"]
 STEPS_PER_EPOCH = 17  # gmm2d default: 1080 training samples in batches of 64
@@ -100,7 +100,7 @@ def test_grid_x_seeds_sweep_then_compare_matches_results(tmp_path: Path, capsys:
     assert {j["status"] for j in jobs.values()} == {"completed"}
     assert jobs["0"]["overrides"][-3:] == ["optimizer=sgd", "optimizer.lr=0.05", "seed=1"]  # grid order = job numbers
     assert jobs["7"]["overrides"][-3:] == ["optimizer=adam", "optimizer.lr=0.2", "seed=2"]
-    runs = {n: read_results(sweep_dir / n) for n in jobs}
+    runs = {n: read_results(job_dir(sweep_dir, n)) for n in jobs}
     assert all(r["status"] == "completed" for r in runs.values())
 
     capsys.readouterr()
@@ -132,16 +132,16 @@ def test_grid_x_seeds_sweep_then_compare_matches_results(tmp_path: Path, capsys:
     columns = {h["name"]: h for h in experiment["hparamInfos"]}
     assert sorted(columns["optimizer"]["domainDiscrete"]) == ["adam", "sgd"]
     assert {"optimizer.lr", "seed", "model"} <= set(columns)
-    reported = [*runs["0"]["best"], *runs["0"]["test"]]  # best-epoch validation and test metrics
+    reported = [*runs["0"]["best"], *runs["0"]["test"]]  # validation and test metrics
     assert {"val/loss", "val/acc", "test/loss", "test/acc"} <= set(reported)
-    assert sorted(m["name"]["tag"] for m in experiment["metricInfos"]) == sorted(f"hparams/{k}" for k in reported)
-    assert sorted(sessions) == sorted(jobs)
-    for num, (hparams, metrics) in sessions.items():
-        results = runs[num]
+    assert sorted(m["name"]["tag"] for m in experiment["metricInfos"]) == sorted(reported)  # the logged tags
+    assert sorted(sessions) == sorted(j["dir"] for j in jobs.values())  # one session per job, named by its dir
+    for name, (hparams, metrics) in sessions.items():
+        results = runs[next(n for n, j in jobs.items() if j["dir"] == name)]
         assert hparams["optimizer"] == results["hparams"]["optimizer"] and hparams["seed"] == results["seed"]
         assert hparams["optimizer.lr"] == pytest.approx(results["config"]["optimizer"]["lr"])
-        assert metrics["hparams/test/acc"] == pytest.approx(results["test"]["test/acc"], rel=1e-6)
-        assert metrics["hparams/val/loss"] == pytest.approx(results["best"]["val/loss"], rel=1e-6)
+        assert metrics["test/acc"] == pytest.approx(results["test"]["test/acc"], rel=1e-6)
+        assert metrics["val/loss"] == pytest.approx(results["best"]["val/loss"], rel=1e-6)  # one epoch: best = last
 
 
 def test_failed_job_is_recorded_others_complete_and_exit_is_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,10 +151,10 @@ def test_failed_job_is_recorded_others_complete_and_exit_is_nonzero(tmp_path: Pa
     jobs = manifest(sweep_dir)["jobs"]
     assert [jobs[n]["status"] for n in ("0", "1", "2")] == ["completed", "failed", "completed"]
     assert jobs["1"]["error"] == "RuntimeError: deliberate failure for the test"
-    failed = read_results(sweep_dir / "1")
+    failed = read_results(job_dir(sweep_dir, 1))
     assert failed["status"] == "failed" and "deliberate failure" in failed["error"]
-    assert "Traceback" in (sweep_dir / "1" / "error.log").read_text()
-    assert read_results(sweep_dir / "2")["status"] == "completed"  # ran after the failure
+    assert "Traceback" in (job_dir(sweep_dir, 1) / "error.log").read_text()
+    assert read_results(job_dir(sweep_dir, 2))["status"] == "completed"  # ran after the failure
     assert manifest(sweep_dir)["status"] == "failed"
     err = capsys.readouterr().err
     assert "job 1 failed: RuntimeError: deliberate failure" in err
@@ -167,8 +167,8 @@ def test_on_error_stop_skips_the_jobs_not_yet_started(tmp_path: Path) -> None:
     sweep_dir = only_sweep_dir(tmp_path)
     jobs = manifest(sweep_dir)["jobs"]
     assert [jobs[n]["status"] for n in ("0", "1", "2")] == ["failed", "skipped", "skipped"]
-    assert read_results(sweep_dir / "2")["status"] == "skipped"
-    assert not list((sweep_dir / "2").glob("events.out.tfevents.*"))  # never trained
+    assert read_results(job_dir(sweep_dir, 2))["status"] == "skipped"
+    assert not list((job_dir(sweep_dir, 2)).glob("events.out.tfevents.*"))  # never trained
 
 
 def test_resume_skips_completed_jobs_and_resumes_failed_ones_from_their_checkpoint(tmp_path: Path) -> None:
@@ -179,9 +179,9 @@ def test_resume_skips_completed_jobs_and_resumes_failed_ones_from_their_checkpoi
     assert dlrun(*command) == 1
     sweep_dir = only_sweep_dir(tmp_path)
     assert manifest(sweep_dir)["jobs"]["1"]["status"] == "failed"
-    assert (sweep_dir / "1" / "checkpoints" / "last.pt").is_file()  # epoch 1 finished before the failure
-    done_before = (sweep_dir / "0" / "results.json").read_bytes()
-    events_before = sorted(p.name for p in (sweep_dir / "0").glob("events.out.tfevents.*"))
+    assert (job_dir(sweep_dir, 1) / "checkpoints" / "last.pt").is_file()  # epoch 1 finished before the failure
+    done_before = (job_dir(sweep_dir, 0) / "results.json").read_bytes()
+    events_before = sorted(p.name for p in (job_dir(sweep_dir, 0)).glob("events.out.tfevents.*"))
 
     marker.unlink()
     assert dlrun(*command, f"sweep.resume={sweep_dir}") == 0
@@ -190,16 +190,16 @@ def test_resume_skips_completed_jobs_and_resumes_failed_ones_from_their_checkpoi
     assert [jobs[n]["status"] for n in ("0", "1")] == ["completed", "completed"]
     assert jobs["1"]["attempts"] == 2 and jobs["0"]["attempts"] == 1
     # the completed job was not run again
-    assert (sweep_dir / "0" / "results.json").read_bytes() == done_before
-    assert sorted(p.name for p in (sweep_dir / "0").glob("events.out.tfevents.*")) == events_before
+    assert (job_dir(sweep_dir, 0) / "results.json").read_bytes() == done_before
+    assert sorted(p.name for p in (job_dir(sweep_dir, 0)).glob("events.out.tfevents.*")) == events_before
     # the failed job kept its number, its first attempt was archived, and it resumed from epoch 1
-    resumed = read_results(sweep_dir / "1")
-    archived = sweep_dir / "1" / "attempt-1"
+    resumed = read_results(job_dir(sweep_dir, 1))
+    archived = job_dir(sweep_dir, 1) / "attempt-1"
     assert read_results(archived)["status"] == "failed" and (archived / "error.log").is_file()
     assert resumed["resumed_from"] == str(archived / "checkpoints" / "last.pt")
     assert resumed["epochs_run"] == 2
     # job 0 is the same config without the fault: an exact resume reproduces its numbers
-    reference = read_results(sweep_dir / "0")
+    reference = read_results(job_dir(sweep_dir, 0))
     assert resumed["test"]["test/acc"] == pytest.approx(reference["test"]["test/acc"], abs=1e-9)
     assert resumed["test"]["test/loss"] == pytest.approx(reference["test"]["test/loss"], rel=1e-5)
 
@@ -214,7 +214,7 @@ def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path: Path, capsys: p
     data = manifest(sweep_dir)
     assert data["status"] == "interrupted"
     assert [data["jobs"][n]["status"] for n in ("0", "1", "2")] == ["completed", "interrupted", "pending"]
-    assert not (sweep_dir / "2").exists()  # the sweep stopped: job 2 never started
+    assert not (job_dir(sweep_dir, 2)).exists()  # the sweep stopped: job 2 never started
     assert f"finish it with: dlrun train -m {' '.join(command[2:])} sweep.resume={sweep_dir}" in capsys.readouterr().out
 
     marker.unlink()
@@ -222,7 +222,7 @@ def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path: Path, capsys: p
     jobs = manifest(sweep_dir)["jobs"]
     assert [jobs[n]["status"] for n in ("0", "1", "2")] == ["completed"] * 3
     assert [jobs[n].get("attempts") for n in ("0", "1", "2")] == [1, 2, 1]
-    assert read_results(sweep_dir / "1" / "attempt-1")["status"] == "interrupted"
+    assert read_results(job_dir(sweep_dir, 1) / "attempt-1")["status"] == "interrupted"
 
 
 def test_resume_refuses_a_different_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -256,8 +256,8 @@ def test_two_sweeps_started_in_the_same_second_get_distinct_dirs(tmp_path: Path)
     assert len(dirs) == 2
     for d in dirs:
         assert manifest(d)["jobs"]["0"]["status"] == "completed"
-        assert read_results(d / "0")["run_dir"] == str(d / "0")
-        assert len(list((d / "0").glob("events.out.tfevents.*"))) == 1  # nobody else wrote here
+        assert read_results(job_dir(d, 0))["run_dir"] == str(job_dir(d, 0))
+        assert len(list(job_dir(d, 0).glob("events.out.tfevents.*"))) == 1  # nobody else wrote here
 
 
 def test_same_second_clash_draws_a_new_suffix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,9 +293,10 @@ def test_hparams_record_config_values_not_override_spelling(train_run) -> None:
     assert not any(k.startswith("sweep") for k in hparams)  # run control is not a hyperparameter
 
 
-def test_hparams_entry_carries_the_reported_metric_not_the_last_epoch(tmp_path: Path) -> None:
-    """The per-epoch curve val/loss ends at 0.7, the best epoch had 0.5: the HParams tab must show
-    the 0.5 the run reported (a metric tag of its own), not the curve's last point."""
+def test_hparams_entry_reads_the_logged_tags_no_parallel_copies(tmp_path: Path) -> None:
+    """The HParams metrics are the run's own tags (issue 18: no `hparams/*` family of single-point
+    copies): TensorBoard shows a tag's last value, so the per-epoch curve val/loss (0.6, 0.5, 0.7)
+    shows 0.7, the last epoch; test/acc, not a curve, is logged once at the last epoch's step."""
     from dlrun.run_logger import RunLogger
 
     logger = RunLogger(tmp_path / "run")
@@ -304,10 +305,10 @@ def test_hparams_entry_carries_the_reported_metric_not_the_last_epoch(tmp_path: 
     logger.hparams({"optimizer.lr": 0.1, "model": "mlp", "seed": 1}, {"val/loss": 0.5, "test/acc": 0.9})
     logger.close()
     experiment, sessions = tensorboard_hparams(tmp_path)
-    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["hparams/val/loss", "hparams/test/acc"]
+    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["val/loss", "test/acc"]
     ((hparams, metrics),) = sessions.values()
     assert hparams == {"optimizer.lr": 0.1, "model": "mlp", "seed": 1.0}
-    assert metrics == {"hparams/val/loss": 0.5, "hparams/test/acc": pytest.approx(0.9)}
+    assert metrics == {"val/loss": pytest.approx(0.7), "test/acc": pytest.approx(0.9)}
 
 
 def test_grid_combinations_through_hydras_public_override_parser() -> None:

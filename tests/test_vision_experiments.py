@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, compose_config, read_results, run_cli, train_in_process
+from conftest import FAST, compose_config, job_dir, read_results, run_cli, train_in_process
 from dlrun.build import build_data, build_model
 from dlrun.regularizers.base import selected_weights
 from image_files import write_cifar_folder, write_mnist
@@ -112,7 +112,7 @@ def test_l2_sweep_runs_three_jobs(mnist_dir: Path, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     code = dlrun_main(["train", "experiment=lab2_mnist_l2_sweep", *tiny(mnist_dir), *FAST[1:], "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}"])
     assert code == 0
-    weights = sorted(json.loads((sweep / str(job) / "results.json").read_text())["config"]["regularizer"]["weight"] for job in range(3))
+    weights = sorted(json.loads((job_dir(sweep, job) / "results.json").read_text())["config"]["regularizer"]["weight"] for job in range(3))
     assert weights == [1e-3, 1e-2, 1e-1]
 
 

@@ -313,6 +313,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where compare.csv/.md go (default: the multirun dir if one PATH, else .)")
     p.add_argument("--plot", metavar="METRIC", help="also plot this metric against --x")
     p.add_argument("--x", metavar="KEY", help="the hyperparameter on the plot's x-axis (one of the varying columns)")
+    p.add_argument("--baseline", metavar="KEY=VALUE", help="also each other configuration minus this one per metric: "
+                   "difference of means, 95%% CI, Welch's t-test p (compare_baseline.csv/.md)")
     return p
 
 
@@ -329,6 +331,7 @@ def main(args: list[str]) -> int:
     for metric in [*metrics, *([opts.sort] if opts.sort else []), *([opts.plot] if opts.plot else [])]:
         if metric not in known and not any(r.metric(metric) is not None for r in runs):
             raise DlrunError(f"unknown metric '{metric}' (available: {', '.join(known) or 'none: no run completed'})")
+    baseline = _baseline(opts.baseline, keys)
     groups = group_runs(runs, keys)
     sort_by = opts.sort or (metrics[0] if metrics else None)
     if sort_by:
@@ -340,6 +343,10 @@ def main(args: list[str]) -> int:
     print(f"{len(runs)} runs, {len(groups)} configurations" + (f", {failed} runs did not complete" if failed else ""))
     print(render_terminal(table))
     print(f"\nwrote {out / 'compare.csv'} and {out / 'compare.md'}")
+    if baseline is not None:
+        from dlrun.compare_baseline import report
+
+        report(groups, keys, metrics, baseline, out)
     if opts.plot:
         if not opts.x:
             raise DlrunError("--plot needs --x KEY (one of: " + (", ".join(keys) or "no hyperparameter varies") + ")")
@@ -348,6 +355,15 @@ def main(args: list[str]) -> int:
         name = re.sub(r"[^\w.-]+", "_", f"compare_{opts.plot}_vs_{opts.x}") + ".png"
         print(f"wrote {plot(groups, keys, opts.plot, opts.x, out / name)}")
     return 0
+
+
+def _baseline(text: str | None, keys: list[str]) -> tuple[str, str] | None:
+    """--baseline KEY=VALUE checked before anything is written (see compare_baseline.py)."""
+    if text is None:
+        return None
+    from dlrun.compare_baseline import parse_baseline
+
+    return parse_baseline(text, keys)
 
 
 def write_outputs(table: Table, out: Path) -> None:

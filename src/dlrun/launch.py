@@ -144,10 +144,10 @@ def claim_run_dir(overrides: list[str]) -> list[str]:
     return extra
 
 
-def plan_sweep(overrides: list[str]) -> tuple[Path, str]:
+def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
     """Check the sweep settings, claim a new sweep dir (or check the one named by sweep.resume);
-    returns it and the Hydra override that pins it. The manifest is written by the sweep callback."""
-    from dlrun import gpu_slots, sweep
+    returns it and the Hydra overrides that pin it and name its job dirs. The manifest is written by the sweep callback."""
+    from dlrun import gpu_slots, run_names, sweep
     from dlrun.preflight import expand
     from dlrun.rundir import quote_override
 
@@ -171,10 +171,13 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, str]:
         if not created and (sweep_dir / sweep.MANIFEST).exists():
             raise DlrunError(f"hydra.sweep.dir {sweep_dir} already holds a sweep; finish it with "
                              f"sweep.resume={sweep_dir} or choose a new hydra.sweep.dir")
-    return sweep_dir, f"hydra.sweep.dir={quote_override(str(sweep_dir))}"
+    hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}"]
+    if not any(o.startswith(run_names.EXCLUDE_KEY + "=") for o in overrides):  # the user's own choice wins
+        hydra_overrides.append(run_names.exclude_override(run_names.constant_keys(overrides, jobs)))
+    return sweep_dir, hydra_overrides
 
 
-def run_sweep(args: list[str], sweep_dir: Path, pin_dir: str) -> int:
+def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> int:
     """Run the sweep through Hydra, then close the manifest: 0 if every job completed, 130 when
     interrupted, 1 otherwise (with the command that finishes the sweep)."""
     import shlex
@@ -183,7 +186,7 @@ def run_sweep(args: list[str], sweep_dir: Path, pin_dir: str) -> int:
 
     interrupted, error = False, None
     try:
-        run_hydra([*args, pin_dir])
+        run_hydra([*args, *hydra_overrides])
     except KeyboardInterrupt:
         interrupted = True
     except SystemExit as exit_:  # Hydra reports a sweeper/launcher error itself, then exits

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,8 +12,36 @@ if TYPE_CHECKING:
     import numpy as np
     from matplotlib.figure import Figure
 
-HPARAMS_PREFIX = "hparams/"  # tag prefix of the metrics a run reports to TensorBoard's HParams tab
 SWEEP_SUFFIX = ".sweep-hparams"  # event file name suffix of a sweep's HParams column definitions
+MAIN_METRIC_FIRST = ("acc",)  # preferred main metric of the training charts when the task logs it
+TRAINING = "training: train vs val"  # the custom-scalars category with the lab's 2x2 plot
+OTHER_METRICS = "other metrics: train vs val"
+
+
+def _both(name: str) -> list[Any]:
+    return ["Multiline", [f"^train/{re.escape(name)}$", f"^val/{re.escape(name)}$"]]
+
+
+def custom_scalars_layout(tags: Iterable[str]) -> dict[str, dict[str, list[Any]]]:
+    """TensorBoard's custom-scalars layout for the logged `tags`: the lab's 2x2 plot (loss train +
+    val, the task's main metric train + val, learning rate, gradient norm), then every other
+    validation metric with its training curve. The main metric is `acc` when validated (classification,
+    metric, stereo: the task's own accuracy), else the first metric logged for both splits."""
+    tags = list(tags)
+    val = [t.split("/", 1)[1] for t in tags if t.startswith("val/") and t != "val/loss"]
+    train = {t.split("/", 1)[1] for t in tags if t.startswith("train/")}
+    main = next((m for m in MAIN_METRIC_FIRST if m in val), None)
+    main = main or next((m for m in val if m in train), None) or next(iter(val), None)
+    charts: dict[str, list[Any]] = {"loss": _both("loss")}
+    if main is not None:
+        charts[main] = _both(main)
+    charts["learning rate"] = ["Multiline", ["^lr$"]]
+    charts["gradient norm"] = ["Multiline", ["^train/grad_norm$"]]
+    layout = {TRAINING: charts}
+    others = [m for m in val if m != main]
+    if others:
+        layout[OTHER_METRICS] = {m: _both(m) for m in others}
+    return layout
 
 
 def _hparam_value(value: Any) -> int | float | str | bool:
@@ -21,7 +51,7 @@ def _hparam_value(value: Any) -> int | float | str | bool:
 def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], metric_names: list[str]) -> None:
     """The HParams column definitions of a sweep, in the sweep dir's own event file: every
     hyperparameter of any job (strings with their values as a discrete domain) and the
-    `hparams/<metric>` metrics, so `tensorboard --logdir <sweep dir>` lists every job in one table."""
+    metrics (the tags the runs log), so `tensorboard --logdir <sweep dir>` lists every job in one table."""
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
@@ -37,7 +67,7 @@ def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], met
         else:
             first[key] = str(values[0])
             domains[key] = sorted({str(v) for v in values})
-    metrics = {f"{HPARAMS_PREFIX}{m}": 0.0 for m in metric_names}
+    metrics = {m: 0.0 for m in metric_names}  # the same tags as the logged curves and test metrics
     exp, _, _ = hparams_summary(first, metrics, hparam_domain_discrete=domains)
     for old in Path(sweep_dir).glob(f"events.out.tfevents.*{SWEEP_SUFFIX}"):
         old.unlink()
@@ -54,6 +84,8 @@ class RunLogger:
         self.run_dir = Path(run_dir)
         self.tensorboard = tensorboard
         self._writer: Any = None
+        self._tags: dict[str, int] = {}  # scalar tag -> last step it was logged at
+        self._layout_written = False
 
     @property
     def writer(self) -> Any:
@@ -69,6 +101,16 @@ class RunLogger:
         for tag, value in metrics.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
                 self.writer.add_scalar(tag, value, step)
+                self._tags[tag] = step
+        if not self._layout_written and any(t.startswith("val/") for t in metrics):
+            self.write_layout()  # once the first validation shows which metrics the task has
+
+    def write_layout(self) -> None:
+        """The custom-scalars layout (custom_scalars_layout) of the tags logged so far."""
+        if self.writer is None or self._layout_written:
+            return
+        self.writer.add_custom_scalars(custom_scalars_layout(self._tags))
+        self._layout_written = True
 
     def figure(self, tag: str, figure: Figure, step: int = 0, png_name: str | None = None) -> Path | None:
         """Save `figure` as <run_dir>/<png_name> (if given) and as a TensorBoard image; closes it."""
@@ -111,23 +153,28 @@ class RunLogger:
             self.writer.add_text(tag, text, step)
 
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float], experiment: bool = True) -> None:
-        """An HParams session in this run's own event file, with the run's real final metrics as
-        scalars tagged `hparams/<metric>` (distinct from the per-epoch curves, whose last value
-        TensorBoard would show otherwise). `experiment=False` (jobs of a sweep) leaves the column
-        definitions to the sweep-level summary (`write_sweep_hparams`)."""
+        """An HParams session in this run's own event file whose metrics are the run's own tags
+        (TensorBoard shows a tag's last value: the last epoch's val/*, and the test/* metrics,
+        logged here once at the last epoch's step), so there is no parallel family of copies.
+        `experiment=False` (jobs of a sweep) leaves the column definitions to the sweep-level
+        summary (`write_sweep_hparams`)."""
         if self.writer is None:
             return
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
         clean = {k: _hparam_value(v) for k, v in hparams.items()}
-        finite = {f"{HPARAMS_PREFIX}{k}": float(v) for k, v in metrics.items()
-                  if isinstance(v, (int, float)) and math.isfinite(v)}
+        finite = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        val_steps = [step for tag, step in self._tags.items() if tag.startswith("val/")]
+        last = max(val_steps or self._tags.values() or [0])  # the last epoch
+        for tag, value in finite.items():
+            if tag not in self._tags:  # final metrics (test/*) not logged as curves
+                self.writer.add_scalar(tag, value, last)
+                self._tags[tag] = last
+        self.write_layout()
         exp, ssi, sei = hparams_summary(clean, finite)
         file_writer = self.writer._get_file_writer()
         for summary in ((exp, ssi, sei) if experiment else (ssi, sei)):
             file_writer.add_summary(summary)
-        for tag, value in finite.items():
-            self.writer.add_scalar(tag, value, 0)
 
     def flush(self) -> None:
         if self._writer is not None:

@@ -21,6 +21,9 @@ def register_resolvers() -> None:
     """`${dlrun_uid:}`: a random suffix for run dir names (redrawn by `new_uid` on a clash)."""
     if not OmegaConf.has_resolver(UID_RESOLVER):
         OmegaConf.register_new_resolver(UID_RESOLVER, lambda: _uid[0])
+    from dlrun.run_names import register_resolvers as register_name_resolvers
+
+    register_name_resolvers()  # run and job dir names that carry the overrides
 
 
 def new_uid() -> str:

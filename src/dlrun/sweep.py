@@ -94,8 +94,11 @@ def update_manifest(sweep_dir: Path, change: Callable[[dict[str, Any]], Any]) ->
     return result
 
 
-def _job_entry(num: int, overrides: list[str]) -> dict[str, Any]:
-    return {"num": num, "dir": str(num), "overrides": job_identity(overrides), "status": "pending"}
+def _job_entry(num: int, overrides: list[str], exclude: list[str] | None = None) -> dict[str, Any]:
+    from dlrun.run_names import job_dir_name
+
+    return {"num": num, "dir": job_dir_name(num, overrides, exclude or []), "overrides": job_identity(overrides),
+            "status": "pending"}
 
 
 def sorted_jobs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -169,8 +172,9 @@ def check_resumable(sweep_dir: Path, overrides: list[str], jobs: list[list[str]]
 
 
 def start(sweep_dir: Path, command: list[str], overrides: list[str], on_error: str,
-          jobs: list[list[str]] | None, gpus: list[str] | None, resume: bool) -> None:
-    """Write (or reopen, on resume) the manifest before any job starts."""
+          jobs: list[list[str]] | None, gpus: list[str] | None, resume: bool, exclude: list[str] | None = None) -> None:
+    """Write (or reopen, on resume) the manifest before any job starts; `exclude`: the keys left
+    out of job dir names (run_names.constant_keys)."""
 
     def change(data: dict[str, Any]) -> None:
         data.update({"status": "running", "on_error": on_error, "pid": os.getpid(), "host": socket.gethostname(),
@@ -180,7 +184,7 @@ def start(sweep_dir: Path, command: list[str], overrides: list[str], on_error: s
         else:
             data.update({"command": command, "overrides": job_identity(overrides), "started": now_iso()})
         for num, job in enumerate(jobs or []):
-            data["jobs"].setdefault(str(num), _job_entry(num, job))
+            data["jobs"].setdefault(str(num), _job_entry(num, job, exclude))
 
     update_manifest(sweep_dir, change)
 

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import sweep
+from dlrun import run_names, sweep
 from dlrun.results import ATTEMPT_PREFIX, Results
 
 
@@ -58,7 +58,8 @@ class SweepCallback(Callback):
             params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else None
             jobs = sweep.grid_jobs(overrides, params if isinstance(params, dict) else None)
         sweep.start(Path(str(config.hydra.sweep.dir)).absolute(), ["dlrun", "train", "-m", *overrides], overrides,
-                    str(config.sweep.on_error), jobs, gpu_slots.resolve_gpus(config.sweep.gpus), resume=bool(config.sweep.resume))
+                    str(config.sweep.on_error), jobs, gpu_slots.resolve_gpus(config.sweep.gpus), resume=bool(config.sweep.resume),
+                    exclude=run_names.constant_keys(overrides, jobs))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Decide how the job runs: skip it, take an earlier attempt's result, or run it (resuming
@@ -136,7 +137,7 @@ class Job:
                 entry.update(status="skipped", error="not run: an earlier job failed and sweep.on_error=stop")
                 return "skipped"
             entry.update(status="running", started=sweep.now_iso(), pid=os.getpid(), host=socket.gethostname(),
-                         attempts=int(entry.get("attempts", 0)) + 1)
+                         attempts=int(entry.get("attempts", 0)) + 1, dir=os.path.relpath(self.run_dir, self.sweep_dir))
             entry.pop("error", None)
             return None
 
