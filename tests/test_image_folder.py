@@ -12,20 +12,7 @@ from PIL import Image
 from dlrun.data import image_folder as image_folder_module
 from dlrun.data.image_folder import ImageFolder
 from dlrun.errors import DlrunError
-
-
-def write_tree(root: Path, per_class: int = 6, size: int = 8, colour: bool = True, splits: tuple[str, ...] = ("train",)) -> None:
-    """Classes 'cat' (dark images) and 'dog' (bright images); every third file RGB, the rest greyscale;
-    PNG, JPEG and BMP mixed."""
-    for split in splits:
-        for label, (name, level) in enumerate((("cat", 40), ("dog", 200))):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                value = np.full((size, size), level + i, dtype=np.uint8)
-                image = Image.fromarray(np.stack([value] * 3, -1)) if colour and i % 3 == 0 else Image.fromarray(value)
-                suffix = (".png", ".bmp", ".png")[i % 3]
-                image.save(folder / f"{i:03d}{suffix}")
+from image_files import write_tree
 
 
 def test_layout_classes_channels_and_drawn_splits(tmp_path: Path) -> None:
@@ -76,7 +63,7 @@ def test_cache_skips_decoding_and_state_carries_classes(tmp_path: Path, monkeypa
     def no_decoding(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("decoded again although the cache matches")
 
-    monkeypatch.setattr(image_folder_module, "decode", no_decoding)
+    monkeypatch.setattr(image_folder_module, "decode_image", no_decoding)
     second = ImageFolder(str(tmp_path), val_size=1, test_size=1)
     second.setup(torch.device("cpu"))
     assert torch.equal(second.split_tensors("train")[0], first.split_tensors("train")[0])

@@ -8,11 +8,12 @@ from collections.abc import Callable, Sequence
 
 from dlrun.errors import DlrunError, one_line
 
-USAGE = "usage: dlrun {train,eval,compare} [-m|--multirun] [key=value ...]"
+USAGE = "usage: dlrun {train,eval,predict,compare} [-m|--multirun] [key=value ...]"
 
 SUBCOMMANDS: dict[str, str] = {
     "train": "train a model: dlrun train model=mlp optimizer.lr=1e-2 (add -m to sweep: seed=1,2,3)",
     "eval": "evaluate a checkpoint on the test split: dlrun eval ckpt=outputs/.../best.pt",
+    "predict": "label new inputs: dlrun predict ckpt=outputs/.../best.pt inputs=DIR_OR_FILE [out=preds.csv]",
     "compare": "table of runs, seeds as mean ± std: dlrun compare outputs/multirun/<dir> (--help)",
 }
 
@@ -55,6 +56,10 @@ def _command(name: str) -> Callable[[list[str]], int]:
         from dlrun.evaluate import main as eval_main
 
         return eval_main
+    if name == "predict":
+        from dlrun.predict import main as predict_main
+
+        return predict_main
     if name == "compare":
         from dlrun.compare import main as compare_main
 

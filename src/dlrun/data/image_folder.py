@@ -15,16 +15,11 @@ import torch
 from dlrun.data.augment import ImageTransform
 from dlrun.data.image_cache import load_cache, save_cache, source_signature
 from dlrun.data.images import ImageClassificationData
+from dlrun.data.raw_inputs import IMAGE_SUFFIXES, decode_image, image_files, read_error
 from dlrun.data.splits import Size, check_size, holdout
 from dlrun.errors import DlrunError
 
-SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Image files of a class folder, by name (suffix case ignored)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
 def scan_split(folder: Path, class_names: Sequence[str] | None) -> tuple[list[Path], list[int], list[str]]:
@@ -45,22 +40,6 @@ def scan_split(folder: Path, class_names: Sequence[str] | None) -> tuple[list[Pa
     return files, labels, names
 
 
-def decode(path: Path, mode: str, size: tuple[int, int] | None) -> torch.Tensor:
-    """One image as uint8 (C, H, W) in `mode` (L or RGB), resized (bilinear) to `size` = (H, W)."""
-    import numpy as np
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image = image.convert(mode)
-            if size is not None and image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as err:
-        raise DlrunError(f"image_folder: cannot read {path} as an image ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from err
-    return torch.from_numpy(array.copy()).reshape(array.shape[0], array.shape[1], -1).permute(2, 0, 1)
-
-
 def inspect_headers(files: Sequence[Path]) -> tuple[bool, dict[tuple[int, int], Path]]:
     """(any file in colour, one file per distinct (H, W)) from the headers alone (no decoding)."""
     from PIL import Image
@@ -72,7 +51,7 @@ def inspect_headers(files: Sequence[Path]) -> tuple[bool, dict[tuple[int, int], 
                 colour = colour or image.mode not in GREY_MODES
                 sizes.setdefault((image.size[1], image.size[0]), path)
         except (OSError, ValueError, SyntaxError) as err:
-            raise DlrunError(f"image_folder: cannot read {path} as an image ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from err
+            raise read_error(path, "an image", err) from err
     return colour, sizes
 
 
@@ -134,7 +113,7 @@ class ImageFolder(ImageClassificationData):
             files, labels, names = scan_split(folder, names)
             listing[split] = (files, labels)
         if not listing["train"][0]:
-            raise DlrunError(f"image_folder: {self.root / 'train'} holds no images ({', '.join(SUFFIXES)})")
+            raise DlrunError(f"image_folder: {self.root / 'train'} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         self.class_names = tuple(names or ())
         every = [p for files, _ in listing.values() for p in files]
         options = json.dumps([str(self.root.resolve()), self.size, self.channels, self.class_names])
@@ -151,7 +130,7 @@ class ImageFolder(ImageClassificationData):
         mode = "RGB" if (self.channels or (3 if colour else 1)) == 3 else "L"
         arrays = {}
         for split, (files, labels) in listing.items():
-            images = [decode(p, mode, self.size) for p in files]
+            images = [decode_image(p, mode, self.size) for p in files]
             arrays[f"{split}_x"] = torch.stack(images) if images else torch.empty(0, 3 if mode == "RGB" else 1, *(self.size or (1, 1)), dtype=torch.uint8)
             arrays[f"{split}_y"] = torch.tensor(labels, dtype=torch.long)
         if self.use_cache:
@@ -178,18 +157,3 @@ class ImageFolder(ImageClassificationData):
         self.splits = {k: (x.contiguous().to(device), y.to(device)) for k, (x, y) in splits.items()}
         self.train_transform = ImageTransform(mean, std, self.crop_padding, self.hflip).to(device)
         self.eval_transform = ImageTransform(mean, std).to(device)
-
-    def state_dict(self) -> dict[str, Any]:
-        """What predicting needs without the files: class names, channels, size and normalisation."""
-        keys = ("class_names", "input_shape", "mean", "std")
-        return {k: self.meta[k] for k in keys if k in self.meta}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Meta from a checkpoint (before setup, or instead of it when only predicting)."""
-        if "input_shape" in state:
-            c, h, w = (int(v) for v in state["input_shape"])
-            self.meta.update({"in_channels": c, "image_size": [h, w], "input_shape": [c, h, w], "in_features": c * h * w})
-        if "class_names" in state:
-            self.class_names = tuple(state["class_names"])
-            self.meta.update({"class_names": list(self.class_names), "num_classes": len(self.class_names)})
-        self.meta.update({k: list(state[k]) for k in ("mean", "std") if k in state})
