@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 

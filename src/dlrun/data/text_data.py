@@ -197,6 +197,7 @@ class TextClassificationData:
             raise DlrunError(f"dataset labels {self.class_names} differ from the checkpoint's {list(state['class_names'])}")
         self.vocab = Vocab.from_state(state["vocab"])
         self.class_names = list(state["class_names"])
+        self.meta.update(vocab_size=len(self.vocab), num_classes=len(self.class_names), class_names=list(self.class_names))
 
     def predict_inputs(self, source: Path) -> tuple[list[str], tuple[torch.Tensor, ...]]:
         """(texts, (tokens, lengths)) for a text file (one input per line) or a CSV, numbered with the
