@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -92,3 +93,17 @@ def write_cifar_archive(root: Path, per_batch: int = 10) -> dict[str, tuple[np.n
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return arrays
+
+
+def write_tree(root: Path, per_class: int = 6, size: int = 8, colour: bool = True, splits: tuple[str, ...] = ("train",)) -> None:
+    """Classes 'cat' (dark images) and 'dog' (bright images); every third file RGB, the rest greyscale;
+    PNG, JPEG and BMP mixed."""
+    for split in splits:
+        for label, (name, level) in enumerate((("cat", 40), ("dog", 200))):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                value = np.full((size, size), level + i, dtype=np.uint8)
+                image = Image.fromarray(np.stack([value] * 3, -1)) if colour and i % 3 == 0 else Image.fromarray(value)
+                suffix = (".png", ".bmp", ".png")[i % 3]
+                image.save(folder / f"{i:03d}{suffix}")

@@ -240,7 +240,7 @@ def test_predict_refuses_other_tasks_and_bad_prompts(train_run, capsys) -> None:
     assert code == 0
     capsys.readouterr()
     assert main(["predict", f"ckpt={run / 'checkpoints' / 'last.pt'}", "prompt=hi"]) == 2
-    assert "dlrun predict supports language models (task=language_model) for now" in capsys.readouterr().err
+    assert "prompt= generates text with language models (task=language_model)" in capsys.readouterr().err
     assert main(["predict", "prompt=hi"]) == 2
     assert "missing ckpt=" in capsys.readouterr().err
     assert main(["predict", "ckpt=x.pt", "prompt=hi", "length=many"]) == 2

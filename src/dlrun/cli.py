@@ -8,14 +8,14 @@ from collections.abc import Callable, Sequence
 
 from dlrun.errors import DlrunError, one_line
 
-USAGE = "usage: dlrun {train,eval,compare,predict} [-m|--multirun] [key=value ...]"
-
 SUBCOMMANDS: dict[str, str] = {
     "train": "train a model: dlrun train model=mlp optimizer.lr=1e-2 (add -m to sweep: seed=1,2,3)",
     "eval": "evaluate a checkpoint on the test split: dlrun eval ckpt=outputs/.../best.pt",
+    "predict": 'label new inputs (inputs=FILE_OR_DIR) or generate text (prompt="..."): dlrun predict ckpt=.../best.pt inputs=new/',
     "compare": "table of runs, seeds as mean ± std: dlrun compare outputs/multirun/<dir> (--help)",
-    "predict": 'text from a language model: dlrun predict ckpt=.../best.pt prompt="HAN:" length=300',
+    "gradcheck": "autograd vs central differences in float64 (lab 2): dlrun gradcheck model=cnn_mnist_lab2",
 }
+USAGE = f"usage: dlrun {{{','.join(SUBCOMMANDS)}}} [-m|--multirun] [key=value ...]"
 
 
 def help_text() -> str:
@@ -56,6 +56,10 @@ def _command(name: str) -> Callable[[list[str]], int]:
         from dlrun.evaluate import main as eval_main
 
         return eval_main
+    if name == "predict":
+        from dlrun.predict import main as predict_main
+
+        return predict_main
     if name == "compare":
         from dlrun.compare import main as compare_main
 
@@ -64,6 +68,10 @@ def _command(name: str) -> Callable[[list[str]], int]:
         from dlrun.predict import main as predict_main
 
         return predict_main
+    if name == "gradcheck":
+        from dlrun.gradcheck import main as gradcheck_main
+
+        return gradcheck_main
     raise DlrunError(f"unknown command '{name}' (valid: {', '.join(SUBCOMMANDS)}); see dlrun --help")
 
 

@@ -5,6 +5,7 @@ raises the one unknown-split error (dlrun.errors.UnknownSplit)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sized
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
@@ -69,6 +70,17 @@ class RestorableData(Protocol):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take what `state_dict()` returned, before `setup`."""
+
+
+@runtime_checkable
+class RawInputs(Protocol):
+    """Data that turns a user's raw inputs (image files, lines of text) into model inputs exactly as
+    in training, from its checkpoint state alone (no dataset files): what `dlrun predict` needs."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def predict_inputs(self, source: Path) -> tuple[list[str], tuple[torch.Tensor, ...]]:
+        """(a name per input, the model's input tensors) for a file or folder of raw inputs."""
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from dlrun.data.base import pick_split
 from dlrun.data.files import RETRY_HINT, MissingFiles, data_root, expand_dirs
 from dlrun.data.image_cache import load_cache, save_cache, source_signature
 from dlrun.data.keys import check_batch_sizes
+from dlrun.data.raw_inputs import image_inputs
 from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.tensor_batches import TensorBatches
 from dlrun.errors import DlrunError
@@ -242,5 +243,24 @@ class ImageClassificationData:
         return TensorBatches(tensors, self.eval_batch_size, transform=self.eval_transform)
 
     def state_dict(self) -> dict[str, Any]:
-        """Nothing to carry: the files, split seed and statistics rebuild the data exactly."""
-        return {}
+        """What predicting needs without the files: class names, input shape and normalisation
+        (the files and the split seed rebuild the rest exactly)."""
+        return {k: self.meta[k] for k in ("class_names", "input_shape", "mean", "std") if k in self.meta}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Meta from a checkpoint: before setup on resume and eval, instead of it for predict."""
+        if "input_shape" in state:
+            c, h, w = (int(v) for v in state["input_shape"])
+            self.image_shape = (c, h, w)
+            self.meta.update({"in_channels": c, "image_size": [h, w], "input_shape": [c, h, w], "in_features": c * h * w})
+        if "class_names" in state:
+            self.class_names = tuple(state["class_names"])
+            self.meta.update({"class_names": list(self.class_names), "num_classes": len(self.class_names)})
+        self.meta.update({k: list(state[k]) for k in ("mean", "std") if k in state})
+
+    def predict_inputs(self, source: Path) -> tuple[list[str], tuple[torch.Tensor, ...]]:
+        """(names, model inputs) for an image file or folder, preprocessed as the eval split is (RawInputs)."""
+        if "mean" not in self.meta:
+            raise DlrunError("the checkpoint holds no normalisation statistics (written by an older dlrun?); retrain to predict")
+        names, images = image_inputs(source, self.meta["input_shape"], self.meta["mean"], self.meta["std"])
+        return names, (images,)

@@ -7,12 +7,14 @@ import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from dlrun.data.base import pick_split
 from dlrun.data.keys import check_batch_sizes
+from dlrun.data.raw_inputs import text_inputs
 from dlrun.data.text_batches import TextBatches, TokenSequences
 from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer
 from dlrun.data.vocab import SPECIALS, UNK_INDEX, Vocab, check_limits
@@ -243,6 +245,15 @@ class TextClassificationData:
             raise DlrunError(f"dataset labels {self.class_names} differ from the checkpoint's {list(state['class_names'])}")
         self.vocab = Vocab.from_state(state["vocab"])
         self.class_names = list(state["class_names"])
+        self.meta.update(vocab_size=len(self.vocab), num_classes=len(self.class_names), class_names=list(self.class_names))
+
+    def predict_inputs(self, source: Path) -> tuple[list[str], tuple[torch.Tensor, ...]]:
+        """(texts, (tokens, lengths)) for a text file (one input per line) or a CSV, numbered with the
+        checkpoint's vocabulary (RawInputs)."""
+        if self.vocab is None:
+            raise DlrunError("the checkpoint holds no vocabulary; predict needs a checkpoint written by dlrun train")
+        vocab = self.vocab
+        return text_inputs(source, lambda text: vocab.encode(self._tokens(text)))
 
     # -- helpers -------------------------------------------------------------------------------------
     def decode(self, split: str, index: int) -> list[str]:
