@@ -1,7 +1,9 @@
-"""Checkpoint files: written atomically, read only with torch.load(weights_only=True)."""
+"""Checkpoint files: written atomically with a SHA-256 of their contents, read only with
+torch.load(weights_only=True) and checked against that digest (a flipped byte is "corrupted")."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 import zipfile
@@ -19,13 +21,14 @@ VERSION = 1
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write `state` atomically: a crash at any moment leaves the previous complete file."""
-    payload = {"format": FORMAT, "version": VERSION, **state}
+    payload = {"format": FORMAT, "version": VERSION, "sha256": content_digest(state), **state}
     atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a dlrun checkpoint safely; anything else (missing, truncated, foreign, or a pickle that
-    carries code) raises DlrunError naming the file."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", verify: bool = True) -> dict[str, Any]:
+    """Load a dlrun checkpoint safely; anything else (missing, truncated, foreign, a pickle that
+    carries code, or contents that no longer match their digest) raises DlrunError naming the file.
+    `verify=False` leaves the digest to a later `verify_digest` (after the caller's own content checks)."""
     path = Path(path)
     if not path.is_file():
         raise DlrunError(f"checkpoint not found: {path}")
@@ -43,7 +46,45 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise DlrunError(f"{path} is not a dlrun checkpoint")
     if state.get("version") != VERSION:
         raise DlrunError(f"{path} has checkpoint version {state.get('version')}; this dlrun reads version {VERSION}")
+    if verify:
+        verify_digest(state, path)
     return state
+
+
+def verify_digest(state: dict[str, Any], path: str | Path) -> None:
+    """Raise DlrunError unless `state` matches the SHA-256 recorded when it was saved."""
+    recorded = state.get("sha256")
+    if not isinstance(recorded, str):
+        raise DlrunError(f"{path} records no sha256 of its contents (written by an older dlrun?); it cannot be verified")
+    contents = {k: v for k, v in state.items() if k not in ("format", "version", "sha256")}
+    if content_digest(contents) != recorded:
+        raise DlrunError(f"checkpoint {path} is corrupted: its contents do not match the sha256 recorded when it was saved")
+
+
+def content_digest(value: Any) -> str:
+    """SHA-256 over a checkpoint's contents: dict keys, tensors (dtype, shape, bytes) and plain values,
+    independent of how torch.save lays them out in the file."""
+    digest = hashlib.sha256()
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        data = value.detach().to("cpu").contiguous()
+        digest.update(f"T{data.dtype}{tuple(data.shape)}".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"V{type(value).__name__}:{value!r}".encode())
 
 
 def _first_line(err: BaseException) -> str:

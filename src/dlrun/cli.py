@@ -8,12 +8,13 @@ from collections.abc import Callable, Sequence
 
 from dlrun.errors import DlrunError, one_line
 
-USAGE = "usage: dlrun {train,eval,compare} [-m|--multirun] [key=value ...]"
+USAGE = "usage: dlrun {train,eval,compare,gradcheck} [-m|--multirun] [key=value ...]"
 
 SUBCOMMANDS: dict[str, str] = {
     "train": "train a model: dlrun train model=mlp optimizer.lr=1e-2 (add -m to sweep: seed=1,2,3)",
     "eval": "evaluate a checkpoint on the test split: dlrun eval ckpt=outputs/.../best.pt",
     "compare": "table of runs, seeds as mean ± std: dlrun compare outputs/multirun/<dir> (--help)",
+    "gradcheck": "autograd vs central differences in float64 (lab 2): dlrun gradcheck model=cnn_mnist_lab2",
 }
 
 
@@ -59,6 +60,10 @@ def _command(name: str) -> Callable[[list[str]], int]:
         from dlrun.compare import main as compare_main
 
         return compare_main
+    if name == "gradcheck":
+        from dlrun.gradcheck import main as gradcheck_main
+
+        return gradcheck_main
     raise DlrunError(f"unknown command '{name}' (valid: {', '.join(SUBCOMMANDS)}); see dlrun --help")
 
 

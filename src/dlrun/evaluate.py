@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import DlrunError, one_line
 
-USAGE = ("usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [config.key=value ...]\n"
+USAGE = ("usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [trust_checkpoint=false] [config.key=value ...]\n"
          "       dlrun eval model=identity dataset=... task=... [split=test] [out_dir=DIR]  (a model without parameters)")
 
 
@@ -41,7 +41,7 @@ def parse_args(args: list[str]) -> tuple[dict[str, str], list[str]]:
         key, sep, value = arg.partition("=")
         if not sep or not key:
             raise DlrunError(f"expected key=value, got '{arg}' ({USAGE})")
-        if key in ("ckpt", "split", "out_dir"):
+        if key in ("ckpt", "split", "out_dir", "trust_checkpoint"):
             options[key] = value
         else:
             overrides.append(arg)
@@ -86,17 +86,22 @@ def main(args: list[str]) -> int:
         print(USAGE)
         return 0
     options, overrides = parse_args(args)
-    from dlrun.checkpoint import load_checkpoint
+    from dlrun.checkpoint import load_checkpoint, verify_digest
     from dlrun.failure import Failure, guarded
+    from dlrun.paths import config_dir
     from dlrun.results import Results
+    from dlrun.trusted_targets import check_stored_targets
 
     started = time.time()
     if "ckpt" in options:
-        state = load_checkpoint(options["ckpt"])
+        state = load_checkpoint(options["ckpt"], verify=False)
         check_evaluable(state, options["ckpt"])
         cfg = OmegaConf.create(state["config"])
         if "model" not in cfg or "dataset" not in cfg:
             raise DlrunError(f"{options['ckpt']} holds no run config (was it written by dlrun train?)")
+        verify_digest(state, options["ckpt"])  # after the content checks, whose messages say more
+        check_stored_targets(state["config"], options["ckpt"], [config_dir()],
+                             trust=options.get("trust_checkpoint", "false").lower() in ("true", "1", "yes"))
         apply_overrides(cfg, overrides)
     else:
         if not overrides:

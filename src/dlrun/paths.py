@@ -9,16 +9,18 @@ from dlrun.errors import DlrunError
 
 
 def config_dir() -> Path:
-    """The config tree: ``$DLRUN_CONFIG_DIR`` if set, else ``configs/`` of the source checkout."""
+    """The config tree: ``$DLRUN_CONFIG_DIR`` if set, else the copy an installed wheel carries
+    (``dlrun/configs``), else ``configs/`` of the source checkout (editable installs, PYTHONPATH=src)."""
     env = os.environ.get("DLRUN_CONFIG_DIR")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "configs")
+    here = Path(__file__).resolve().parent
+    candidates += [here / "configs", here.parents[1] / "configs"]
     for path in candidates:
         if (path / "train.yaml").is_file():
             return path
     raise DlrunError(
-        "cannot find the config tree (configs/train.yaml); install dlrun with `pip install -e .` "
-        "from its checkout or set DLRUN_CONFIG_DIR"
+        "cannot find the config tree (configs/train.yaml); reinstall dlrun (`pip install .` or the "
+        "wheel) or set DLRUN_CONFIG_DIR"
     )
 
 

@@ -10,11 +10,12 @@ import torch
 from torch import nn
 
 from dlrun.models.activations import make_activation
+from dlrun.models.init import SCHEMES, initialize
 
 BLOCK_OPS = ("conv", "bn", "act", "pool")
 POOLS = ("max", "avg", "none")
 HEAD_POOLS = ("flatten", "avg", "max")
-INITS = ("kaiming", "default")
+INITS = ("kaiming", *SCHEMES)  # kaiming: the lab-2 recipe (kaiming_init below); the rest: dlrun.models.init
 
 
 def per_layer(value: int | Sequence[int], count: int, name: str) -> list[int]:
@@ -53,6 +54,10 @@ class CNN(nn.Module):
         dropout: float = 0.0,
         init: str = "kaiming",
         channels_last: bool = False,
+        init_fan: str | None = None,
+        init_gain: float | None = None,
+        bias_init: float | None = None,
+        head_init: str = "same",
     ) -> None:
         super().__init__()
         block = list(block)
@@ -115,6 +120,8 @@ class CNN(nn.Module):
         self.channels_last = channels_last
         if init == "kaiming":
             kaiming_init(self)
+        else:
+            initialize(self, init, init_fan, init_gain, bias_init, head_init, activation, head=self.classifier.logits)
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
