@@ -89,3 +89,22 @@ def test_bash_completion_as_hydra_documents(project: Path) -> None:
     assert install.returncode == 0 and install.stdout.strip().endswith("-F hydra_bash_completion dlrun")
     query = run_cli(["-sc", "query=bash"], cwd=project, env={"COMP_LINE": "dlrun train optimizer=ad"})
     assert set(query.stdout.split()) == {"optimizer=adam", "optimizer=adamw", "optimizer=adagrad"}
+
+
+def test_presets_that_differ_in_values_differ_in_hparams(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import train_in_process
+
+    from dlrun.cli import main
+
+    monkeypatch.setenv(USER_DIRS_ENV, "")
+    (project / "conf" / "experiment").mkdir()
+    for name, lr in (("fast", 0.1), ("slow", 0.001)):
+        (project / "conf" / "experiment" / f"{name}.yaml").write_text(f"# @package _global_\noptimizer:\n  lr: {lr}\n")
+        assert train_in_process(["--config-dir", "conf", f"experiment={name}", "trainer.max_epochs=1", "trainer.progress_bar=false",
+                                 "trainer.device=cpu"], project / "runs" / name) == 0
+    fast, slow = (json.loads((project / "runs" / n / "results.json").read_text())["hparams"] for n in ("fast", "slow"))
+    assert (fast["optimizer.lr"], slow["optimizer.lr"]) == (0.1, 0.001)
+    assert fast["optimizer.betas"] == "[0.9, 0.999]" and fast["dataset.batch_size"] == slow["dataset.batch_size"]
+    assert "model.in_features" not in fast  # null: filled from the dataset, not a defining value
+    assert main(["compare", str(project / "runs")]) == 0
+    assert "optimizer.lr" in capsys.readouterr().out
