@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -20,12 +21,14 @@ USAGE = f"usage: dlrun {{{','.join(SUBCOMMANDS)}}} [-m|--multirun] [key=value ..
 
 def help_text() -> str:
     """The `dlrun --help` page: subcommands, then each config group with its options."""
-    from dlrun.paths import config_dir, config_groups
+    from dlrun.paths import config_dir, config_groups, user_config_dirs
 
     lines = [USAGE, "", "dlrun: an experiment runner for the deep-learning course (Hydra configs).", ""]
     lines.append("subcommands:")
     lines += [f"  {name:<8} {text}" for name, text in SUBCOMMANDS.items()]
     lines += ["", f"config groups (choose with group=option; defaults in {config_dir()}/train.yaml):"]
+    if user_config_dirs():
+        lines.append(f"  (with your config dirs: {', '.join(str(d) for d in user_config_dirs())})")
     for group, options in config_groups().items():
         wrapped = textwrap.wrap(", ".join(options), width=74)
         lines.append(f"  {group + ':':<13}{wrapped[0]}")
@@ -40,6 +43,7 @@ def help_text() -> str:
         "  dlrun train -m optimizer.lr=1e-3,1e-2 seed=1,2,3 sweep.resume=outputs/multirun/<dir>",
         "  dlrun train -m seed=1,2,3,4 hydra/launcher=joblib hydra.launcher.n_jobs=2",
         "  dlrun train trainer.devices=2                # data-parallel (DDP) in 2 processes",
+        "  dlrun train --config-dir ./conf model=tiny   # your own configs (and code: _target_: mymodels.Tiny)",
         "  dlrun train ckpt_path=outputs/<run>/checkpoints/last.pt   # resume",
         "  dlrun eval ckpt=outputs/<run>/checkpoints/best.pt",
         "  tensorboard --logdir outputs",
@@ -87,10 +91,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(f"dlrun {__version__}")
             return 0
-        if args[0] == "train" and any(a in ("-h", "--help") for a in args[1:]):
+        if args[0] in ("-sc", "--shell-completion") or args[0].startswith(("-sc=", "--shell-completion=")):
+            args = ["train", *args]  # bash asks `dlrun -sc query=bash`: complete train's overrides
+            line = os.environ.get("COMP_LINE", "")
+            os.environ["COMP_LINE"] = line.replace(" train ", " ", 1) if " train " in line else line
+        from dlrun.command_line import import_from_cwd, take_config_dirs
+
+        command, rest = args[0], take_config_dirs(args[1:])
+        import_from_cwd()
+        if command == "train" and any(a in ("-h", "--help") for a in rest):
             print(help_text())
             return 0
-        return _command(args[0])(args[1:])
+        return _command(command)(rest)
     except DlrunError as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return err.exit_code

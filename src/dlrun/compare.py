@@ -144,11 +144,23 @@ def _text(value: Any) -> str:
 
 
 def varying_keys(runs: list[Run]) -> list[str]:
-    """Hyperparameters (seed aside) whose value is not the same in every run, in first-seen order."""
+    """Hyperparameters (seed aside) whose value is not the same in every run, in first-seen order.
+    An option of a group (optimizer.momentum) that only differs because the group's choice differs
+    (sgd vs adam) is implied by that choice and left out."""
     keys: list[str] = []
     for run in runs:
         keys += [k for k in run.hparams if k not in keys and k not in GROUPED_OUT]
-    return [k for k in keys if len({_text(r.hparams.get(k)) for r in runs}) > 1]
+
+    def varies(key: str) -> bool:
+        group = key.split(".", 1)[0]
+        if group == key or group not in keys:
+            return len({_text(r.hparams.get(key)) for r in runs}) > 1
+        by_choice: dict[str, set[str]] = {}
+        for r in runs:
+            by_choice.setdefault(_text(r.hparams.get(group)), set()).add(_text(r.hparams.get(key)))
+        return any(len(values) > 1 for values in by_choice.values())
+
+    return [k for k in keys if varies(k)]
 
 
 def group_runs(runs: list[Run], keys: list[str]) -> list[Group]:

@@ -88,7 +88,7 @@ def main(args: list[str]) -> int:
     options, overrides = parse_args(args)
     from dlrun.checkpoint import load_checkpoint, verify_digest
     from dlrun.failure import Failure, guarded
-    from dlrun.paths import config_dir
+    from dlrun.paths import config_dirs
     from dlrun.results import Results
     from dlrun.trusted_targets import check_stored_targets
 
@@ -100,7 +100,7 @@ def main(args: list[str]) -> int:
         if "model" not in cfg or "dataset" not in cfg:
             raise DlrunError(f"{options['ckpt']} holds no run config (was it written by dlrun train?)")
         verify_digest(state, options["ckpt"])  # after the content checks, whose messages say more
-        check_stored_targets(state["config"], options["ckpt"], [config_dir()],
+        check_stored_targets(state["config"], options["ckpt"], config_dirs(),
                              trust=options.get("trust_checkpoint", "false").lower() in ("true", "1", "yes"))
         apply_overrides(cfg, overrides)
     else:

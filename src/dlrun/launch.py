@@ -20,11 +20,15 @@ register_resolvers()  # job processes of parallel launchers import this module t
 def main(args: list[str]) -> int:
     """Entry of `dlrun train [-m] [overrides]`."""
     from dlrun import distributed
+    from dlrun.command_line import split_flags, wants_info
     from dlrun.preflight import check_output_dir, check_overrides
     from dlrun.sweep import override_key
 
-    multirun = any(a in ("-m", "--multirun") for a in args)
-    overrides = [a for a in args if not a.startswith("-")]
+    flags, overrides = split_flags(args)
+    if wants_info(flags):  # Hydra prints the config, info or completion and runs nothing: no run dir
+        run_hydra(args)
+        return 0
+    multirun = any(f in ("-m", "--multirun") for f in flags)
     if not multirun and any(override_key(o) == "hparams_search" for o in overrides):
         args, multirun = ["-m", *args], True  # a search is always a multirun
     if not multirun and any(override_key(o) == "sweep.resume" for o in overrides):
@@ -51,14 +55,20 @@ def run_hydra(args: list[str]) -> None:
     here, and only here, for the call (`compose` builds configs but launches nothing)."""
     import hydra
 
-    from dlrun.paths import config_dir
+    from dlrun.paths import config_dir, searchpath_overrides
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
     def hydra_entry(cfg: DictConfig) -> float | None:
         return job(cfg)
 
+    from dlrun.command_line import split_flags
+
+    flags, overrides = split_flags(args)
+    completing = any(f.split("=", 1)[0] in ("-sc", "--shell-completion") for f in flags)
     argv = sys.argv
-    sys.argv = ["dlrun-train", *args]
+    # completion registers itself for argv[0] ("dlrun"); runs get the user's config dirs; flags go
+    # first, since Hydra's parser takes the overrides as one run of positional arguments
+    sys.argv = ["dlrun", *args] if completing else ["dlrun-train", *flags, *searchpath_overrides(), *overrides]
     try:
         hydra_entry()
     finally:

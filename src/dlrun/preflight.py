@@ -11,7 +11,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dlrun.data.keys import renamed_message
 from dlrun.errors import DlrunError, one_line
-from dlrun.paths import config_dir, config_groups
+from dlrun.paths import config_dir, config_groups, searchpath_overrides
 from dlrun.sweep import override_key
 
 MAX_COMBINATIONS = 64  # a sweep larger than this is checked on its first combinations only
@@ -42,7 +42,8 @@ def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConf
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return hydra_compose(config_name="train", overrides=overrides, return_hydra_config=return_hydra_config)
+            return hydra_compose(config_name="train", overrides=[*overrides, *searchpath_overrides()],
+                                 return_hydra_config=return_hydra_config)
     except DlrunError:
         raise
     except Exception as err:

@@ -1,0 +1,85 @@
+"""Hydra's command-line flags as dlrun takes them. The user's config dirs (`--config-dir DIR`,
+`--config-dir=DIR`, `-cd DIR`, `hydra.searchpath=[file://DIR]`) are recorded once and searched after
+dlrun's tree; Hydra's info flags (`--cfg job`, `--info`, `--resolve`, `--package`, `-sc ...`) go to
+Hydra as they are, in both spellings; everything else is an override."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dlrun.errors import DlrunError
+from dlrun.paths import add_user_config_dir
+
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+VALUE_FLAGS = ("--cfg", "-c", "--package", "-p")
+INFO_FLAGS = ("--cfg", "-c", "--info", "-i", "--hydra-help", "--shell-completion", "-sc")
+INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+REFUSED = ("--config-name", "-cn", "--config-path", "-cp")
+
+
+def flag_name(arg: str) -> str:
+    """`--cfg=job` -> `--cfg`; an override or value -> itself."""
+    return arg.split("=", 1)[0] if arg.startswith("-") else arg
+
+
+def take_config_dirs(args: list[str]) -> list[str]:
+    """Record the config dirs named in `args` (see the module doc) and return the other args."""
+    rest: list[str] = []
+    items = iter(args)
+    for arg in items:
+        name = flag_name(arg)
+        if name in REFUSED:
+            raise DlrunError(f"{name}: dlrun's primary config is its train.yaml; add your own groups and presets with --config-dir DIR")
+        if name in CONFIG_DIR_FLAGS:
+            value = arg.split("=", 1)[1] if "=" in arg else next(items, None)
+            if not value:
+                raise DlrunError(f"{name} needs a folder: {name} DIR")
+            add_user_config_dir(value)
+        elif arg.startswith(("hydra.searchpath=", "+hydra.searchpath=", "++hydra.searchpath=")):
+            for entry in arg.split("=", 1)[1].strip("[] ").split(","):
+                entry = entry.strip().strip("'\"")
+                if not entry.startswith("file://"):
+                    raise DlrunError(f"hydra.searchpath entry '{entry}': dlrun adds folders (file://DIR); use --config-dir DIR")
+                add_user_config_dir(entry.removeprefix("file://"))
+        else:
+            rest.append(arg)
+    return rest
+
+
+def split_flags(args: list[str]) -> tuple[list[str], list[str]]:
+    """(flags with their values, overrides) of `dlrun train` args."""
+    flags: list[str] = []
+    overrides: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        name = flag_name(arg)
+        if not arg.startswith("-"):
+            overrides.append(arg)
+        elif name in VALUE_FLAGS and "=" not in arg and index + 1 < len(args):
+            flags += [arg, args[index + 1]]
+            index += 1
+        elif name in ("--info", "-i") and "=" not in arg and index + 1 < len(args) and args[index + 1] in INFO_CHOICES:
+            flags += [arg, args[index + 1]]
+            index += 1
+        else:
+            flags.append(arg)
+        index += 1
+    return flags, overrides
+
+
+def wants_info(flags: list[str]) -> bool:
+    """True when Hydra is asked to print something (config, info, completion) instead of running."""
+    return any(flag_name(f) in INFO_FLAGS for f in flags)
+
+
+def import_from_cwd() -> None:
+    """A `_target_` may name a module in the current folder (e.g. mymodels.Tiny), as `python -m`
+    would find it; job processes of launchers inherit the same path."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if cwd not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([cwd, *parts])
