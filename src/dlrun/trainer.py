@@ -42,6 +42,7 @@ def limited(total: int, limit: int | float | None) -> int:
 
 
 def check_limit(name: str, limit: Any) -> None:
+    """A limit is a batch count >= 1, a fraction in (0, 1], or null."""
     ok = limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1) or (isinstance(limit, float) and 0 < limit <= 1)
     if not ok:
         raise ValueError(f"{name} must be a batch count >= 1, a fraction in (0, 1] or null, got {limit}")
