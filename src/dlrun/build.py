@@ -129,7 +129,8 @@ def check_buildable(cfg: DictConfig) -> None:
     trainer = build_trainer(cfg, Path("."), RunLogger(Path("."), tensorboard=False))
     params: Any = [nn.Parameter(torch.zeros(1))]
     meta = {**getattr(data, "preflight_meta", {}), **data.meta}
-    if not any(v is None and k not in meta for k, v in cfg.model.items()):
+    required = _required(cfg.model)
+    if not any(v is None and k not in meta and k in required for k, v in cfg.model.items()):
         params = build_model(cfg, data, meta).parameters()
     optimizer = build_optimizer(cfg, nn.ParameterList(params))
     build_schedule_for(cfg, optimizer, steps_per_epoch=10 * trainer.accumulate)
