@@ -16,9 +16,9 @@ from dlrun.config_types import _typed_dict
 from dlrun.paths import config_groups
 
 HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}  # instantiate's own keys
-# Until the schedule wrapper has its own _target_ (issue 11, the loop half), these two scheduler keys
-# are read by dlrun.schedulers.schedule.build_schedule next to the torch scheduler the YAML names.
-PENDING = {"scheduler": {"interval", "warmup_steps"}}
+# Read where the object is built rather than by the target: optimizer.no_decay splits the model's
+# parameters into groups in dlrun.optim.build_optimizer (issue 11: "defined where the optimizer is built").
+PENDING = {"optimizer": {"no_decay"}}
 OPTIONS = [(group, option) for group, options in config_groups().items()
            if group not in ("experiment", "hparams_search") for option in options]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from dlrun.compare import Group, Table, render_markdown, render_terminal, write_csv
+from dlrun.compare_table import Group, Table, render_markdown, render_terminal, write_csv
 from dlrun.errors import DlrunError
 from dlrun.stats import Difference, welch
 

@@ -187,7 +187,7 @@ def train_spawned(cfg: Any, run_dir: Path, devices: int) -> Any:
     from dlrun import run_info
     from dlrun.results import Results
     from dlrun.rundir import quote_override
-    from dlrun.sweep import override_key
+    from dlrun.overrides import override_key
 
     task_overrides = [o for o in run_info.overrides() if override_key(o) != "ckpt_path"]
     if cfg.get("ckpt_path"):

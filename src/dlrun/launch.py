@@ -22,7 +22,7 @@ def main(args: list[str]) -> int:
     from dlrun import distributed
     from dlrun.command_line import split_flags, wants_info
     from dlrun.preflight import check_output_dir, check_overrides
-    from dlrun.sweep import override_key
+    from dlrun.overrides import override_key
 
     flags, overrides = split_flags(args)
     if wants_info(flags):  # Hydra prints the config, info or completion and runs nothing: no run dir

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from dlrun.data.keys import renamed_message
 from dlrun.errors import DlrunError, one_line
 from dlrun.paths import config_dir, config_groups, searchpath_overrides
-from dlrun.sweep import override_key
+from dlrun.overrides import override_key
 
 MAX_COMBINATIONS = 64  # a sweep larger than this is checked on its first combinations only
 

@@ -52,7 +52,7 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
     value). Run-control keys (sweep.*, ckpt_path) are left out: they never change what a run computes."""
     from hydra.core.hydra_config import HydraConfig
 
-    from dlrun.sweep import is_run_control, job_identity, override_key
+    from dlrun.overrides import is_run_control, job_identity, override_key
 
     hydra_cfg = HydraConfig.get()
     params: dict[str, Any] = {str(k): v for k, v in hydra_cfg.runtime.choices.items() if not is_run_control(str(k)) and v}

@@ -29,7 +29,7 @@ def _clean(override: str) -> str:
 def describe(overrides: Iterable[str], exclude: Iterable[str] = ()) -> str:
     """`optimizer-adam_seed-2`: the overrides that define what a run computes, minus `exclude`d
     keys, joined by '_', in command-line order; file-system safe and at most MAX_CHARS + 9 long."""
-    from dlrun.sweep import job_identity, override_key
+    from dlrun.overrides import job_identity, override_key
 
     skip = set(exclude)
     kept = [str(o).lstrip("+") for o in job_identity([str(o) for o in overrides]) if override_key(str(o)) not in skip]
@@ -55,7 +55,7 @@ def run_suffix(overrides: Iterable[str]) -> str:
 def constant_keys(overrides: list[str], jobs: list[list[str]] | None) -> list[str]:
     """Keys that take one value in every job of a sweep (left out of job dir names). With the grid
     (basic sweeper) it is read off the jobs; otherwise (Optuna) the command line's plain overrides."""
-    from dlrun.sweep import job_identity, override_key
+    from dlrun.overrides import job_identity, override_key
 
     if jobs is not None:
         seen: dict[str, set[str]] = {}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.errors import DlrunError
+from dlrun.overrides import job_identity
 from dlrun.results import Results, write_json_atomic
 
 MANIFEST = "sweep.json"
@@ -35,24 +36,6 @@ FINISHED = ("completed",)
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def override_key(override: str) -> str:
-    """`+a.b=1` -> `a.b` (the config key an override sets)."""
-    return override.lstrip("+~").split("=", 1)[0]
-
-
-RUN_CONTROL = ("sweep", "ckpt_path", "hydra")  # keys that steer a run but never change what it computes
-
-
-def is_run_control(key: str) -> bool:
-    """`sweep.*` (resume, on_error, gpus), `ckpt_path` and Hydra's own settings."""
-    return any(key == k or key.startswith((k + ".", k + "/")) for k in RUN_CONTROL)
-
-
-def job_identity(overrides: list[str]) -> list[str]:
-    """The overrides that define what a job computes (run-control keys left out)."""
-    return [o for o in overrides if not is_run_control(override_key(o))]
 
 
 # -- the manifest file ------------------------------------------------------------------------
