@@ -41,7 +41,7 @@ class EncoderClassifier(nn.Module):
     """x -> Linear(f(x)). freeze=true: f's parameters are frozen and f stays in eval mode (batch
     norm statistics too), so only the logistic regression learns; freeze=false fine-tunes f."""
 
-    def __init__(self, encoder_ckpt: str | None, num_classes: int, freeze: bool = True, in_channels: int | None = None,
+    def __init__(self, num_classes: int, encoder_ckpt: str | None = None, freeze: bool = True, in_channels: int | None = None,
                  image_size: Sequence[int] | None = None, input_shape: Sequence[int] | None = None,
                  in_features: int | None = None) -> None:
         super().__init__()
