@@ -3,6 +3,7 @@ the linear probe, exact mid-epoch resume, and task=linear_probe on the saved enc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +29,24 @@ def write_tiny_fmnist(root: Path, n_train: int = 48, n_test: int = 16) -> Path:
     return root
 
 
-def tiny(root: Path) -> list[str]:
-    """experiment=simclr_fmnist shrunk: tiny data, a 2-layer encoder, batch 8."""
-    return [*FAST, "experiment=simclr_fmnist", f"dataset.data_dir={root}", "dataset.search_dirs=[]", "dataset.download=false",
+def tiny() -> list[str]:
+    """experiment=simclr_fmnist shrunk: tiny data (found through $DLRUN_DATA_DIR), a 2-layer encoder, batch 8."""
+    return [*FAST, "experiment=simclr_fmnist", "dataset.search_dirs=[]", "dataset.download=false",
             "dataset.val_size=16", "dataset.batch_size=8", "dataset.eval_batch_size=16", "model.encoder.channels=[4,8]",
             "model.projection_hidden=[16]", "model.projection_dim=8", "task.probe_every_n_epochs=1", "task.probe_steps=20",
             "trainer.early_stopping.restore_best=false", "trainer.log_every_n_steps=2"]
 
 
 @pytest.fixture(scope="module")
-def simclr_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
-    """One finished tiny SimCLR run (2 epochs of 4 steps) shared by the tests below."""
+def simclr_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], Path]]:
+    """One finished tiny SimCLR run (2 epochs of 4 steps) shared by the tests below; the tiny
+    dataset stays in $DLRUN_DATA_DIR while they run."""
     root = tmp_path_factory.mktemp("simclr")
-    common = tiny(write_tiny_fmnist(root / "data"))
-    assert train_in_process(common, root / "straight") == 0
-    return common, root / "straight"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DLRUN_DATA_DIR", str(write_tiny_fmnist(root / "data")))
+        common = tiny()
+        assert train_in_process(common, root / "straight") == 0
+        yield common, root / "straight"
 
 
 def test_strip_head_replaces_the_last_linear() -> None:

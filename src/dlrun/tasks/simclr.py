@@ -124,6 +124,16 @@ class SimCLRTask:
         net.train(was_training)
         logger.scalars({"probe/acc": acc}, epoch)
 
+    def on_train_step(self, model: nn.Module, step: int, logger: RunLogger) -> None:
+        """No per-step figures."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing carried between batches: the views depend on (seed, epoch, batch) alone."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore."""
+
     def write_artifacts(self, model: nn.Module, data: DataModule, run_dir: Path, logger: RunLogger) -> None:
         """A PCA scatter of the test features coloured by class (what the probe separates)."""
         if self.test_features is None:
