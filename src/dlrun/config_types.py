@@ -114,6 +114,7 @@ class Root(typing.TypedDict):
     tags: list[str]
     ckpt_path: str | None
     optimized_metric: str | None
+    encoder_ckpt: str | None
 
 
 def check_root(cfg: Any) -> None:
