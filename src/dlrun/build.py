@@ -22,6 +22,7 @@ from dlrun import optim
 from dlrun.data.base import DataModule
 from dlrun.config_types import check_node, check_root, locate
 from dlrun.errors import DlrunError, one_line
+from dlrun.models.init import UNSET_MEANS_DEFAULT
 from dlrun.regularizers.base import Regularizer
 from dlrun.run_logger import RunLogger
 from dlrun.schedulers.schedule import Schedule, build_schedule
@@ -129,8 +130,8 @@ def check_buildable(cfg: DictConfig) -> None:
     trainer = build_trainer(cfg, Path("."), RunLogger(Path("."), tensorboard=False))
     params: Any = [nn.Parameter(torch.zeros(1))]
     meta = {**getattr(data, "preflight_meta", {}), **data.meta}
-    required = _required(cfg.model)
-    if not any(v is None and k not in meta and k in required for k, v in cfg.model.items()):
+    sizes_unknown = [k for k, v in cfg.model.items() if v is None and k not in meta and k not in UNSET_MEANS_DEFAULT]
+    if not sizes_unknown:
         params = build_model(cfg, data, meta).parameters()
     optimizer = build_optimizer(cfg, nn.ParameterList(params))
     build_schedule_for(cfg, optimizer, steps_per_epoch=10 * trainer.accumulate)

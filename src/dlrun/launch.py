@@ -101,8 +101,12 @@ def job(cfg: DictConfig) -> float | None:
             tag="" if distributed.is_main() else f"[rank {distributed.rank()}] ", resume_hint=run_info.resume_command)
     if results is None or not metric:
         return failed_value if results is None else None
-    if plan is None:
-        return results.require_metric(metric)
+    if plan is None:  # the run is done and recorded; an unknown metric name is the command's mistake
+        try:
+            return results.require_metric(metric)
+        except DlrunError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(err.exit_code) from None
     try:
         return results.require_metric(metric)
     except DlrunError as err:

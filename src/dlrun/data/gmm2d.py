@@ -54,6 +54,8 @@ class GMM2D:
     ) -> None:
         if num_components < 1 or num_classes < 2 or samples_per_component < 1:
             raise ValueError("need num_components >= 1, num_classes >= 2 and samples_per_component >= 1")
+        if num_classes > num_components:  # each component carries one class: more classes could never all occur
+            raise ValueError(f"num_classes ({num_classes}) must be <= num_components ({num_components}): each component has one class")
         check_size("val_size", val_size, allow_zero=True)
         check_size("test_size", test_size, allow_zero=True)
         if isinstance(val_size, float) and isinstance(test_size, float) and val_size + test_size >= 1:

@@ -17,6 +17,8 @@ from torch import nn
 SCHEMES = ("default", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "trunc_normal")
 FANS = ("in", "out", "avg")
 HEAD_INITS = ("same", "default")
+# model options whose null means "the scheme's default", not "a size the dataset fills in"
+UNSET_MEANS_DEFAULT = ("init_fan", "init_gain", "bias_init")
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # std of N(0, 1) truncated to [-2, 2]: dividing by it keeps the variance after truncation
 TRUNCATED_STD = 0.8796256610342398
