@@ -28,10 +28,12 @@ class Failure:
 
 def classify(err: BaseException, out_dir: Path) -> Failure:
     """The Failure for `err`; a bug's traceback is written to `out_dir`/error.log (call in `except`)."""
-    if isinstance(err, TrainingInterrupted):
-        return Failure("interrupted", one_line(err), err.exit_code)
+    from dlrun.interrupt import exit_code, received
+
+    if isinstance(err, TrainingInterrupted):  # 130 for Ctrl-C, 143 for SIGTERM
+        return Failure("interrupted", one_line(err), exit_code(received()))
     if isinstance(err, KeyboardInterrupt):
-        return Failure("interrupted", "interrupted by the user", 130)
+        return Failure("interrupted", "interrupted by the user", exit_code(received()))
     if isinstance(err, DlrunError):
         return Failure("failed", one_line(err), err.exit_code)
     return Failure("failed", f"{type(err).__name__}: {one_line(err)}", 1, write_traceback(out_dir))
@@ -58,8 +60,33 @@ def guarded(work: Callable[[], T], out_dir: Path, record: Callable[[Failure], No
         if job is None:
             raise SystemExit(failure.exit_code) from None
         if failure.status == "interrupted":
+            if _requeued_on_slurm(failure.message):
+                return None
             raise KeyboardInterrupt from None
         return None
+
+
+def _requeued_on_slurm(message: str) -> bool:
+    """A sweep job on Slurm stopped by its time limit or a preemption (SIGTERM / submitit's signal)
+    after writing last.pt: requeue it (this process then ends) or, when it may not be requeued any
+    more, mark it failed with the reason. False outside Slurm or for Ctrl-C (the sweep stops)."""
+    import signal
+
+    from dlrun import slurm
+    from dlrun.interrupt import received
+
+    if not slurm.in_slurm_job() or received() in (None, signal.SIGINT):
+        return False
+    from dlrun.sweep_callback import current_job
+
+    plan = current_job()
+    if plan is None or plan.job is None:
+        return False
+    reason = slurm.requeue(plan.job)
+    if reason is not None:
+        plan.requeue_error = f"{message}; not requeued: {reason} (finish the sweep with sweep.resume)"
+        print(f"error: job {plan.num} {plan.requeue_error}", file=sys.stderr)
+    return True
 
 
 def report(failure: Failure, out_dir: Path, job: int | None, on_error: str, tag: str) -> None:
