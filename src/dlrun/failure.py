@@ -40,10 +40,12 @@ def classify(err: BaseException, out_dir: Path) -> Failure:
 
 
 def guarded(work: Callable[[], T], out_dir: Path, record: Callable[[Failure], None], job: int | None = None,
-            on_error: str = "continue", tag: str = "", resume_hint: Callable[[str], str] | None = None) -> T | None:
+            on_error: str = "continue", tag: str = "", resume_hint: Callable[[str], str] | None = None,
+            requeued: Callable[[str], bool] | None = None) -> T | None:
     """`work()`, with the failure policy applied. A single run (job None) exits with the failure's
     code; a sweep job returns None (the sweep goes on) unless interrupted, which stops the sweep.
-    `resume_hint(checkpoint)` is the command that resumes a single run after Ctrl-C."""
+    `resume_hint(checkpoint)` is the command that resumes a single run after Ctrl-C; `requeued(message)`
+    may take over an interrupted sweep job (True: requeued on Slurm, the sweep goes on)."""
     try:
         return work()
     except (Exception, KeyboardInterrupt) as err:
@@ -60,33 +62,10 @@ def guarded(work: Callable[[], T], out_dir: Path, record: Callable[[Failure], No
         if job is None:
             raise SystemExit(failure.exit_code) from None
         if failure.status == "interrupted":
-            if _requeued_on_slurm(failure.message):
-                return None
+            if requeued is not None and requeued(failure.message):
+                return None  # a Slurm job stopped by its time limit or a preemption: requeued
             raise KeyboardInterrupt from None
         return None
-
-
-def _requeued_on_slurm(message: str) -> bool:
-    """A sweep job on Slurm stopped by its time limit or a preemption (SIGTERM / submitit's signal)
-    after writing last.pt: requeue it (this process then ends) or, when it may not be requeued any
-    more, mark it failed with the reason. False outside Slurm or for Ctrl-C (the sweep stops)."""
-    import signal
-
-    from dlrun import slurm
-    from dlrun.interrupt import received
-
-    if not slurm.in_slurm_job() or received() in (None, signal.SIGINT):
-        return False
-    from dlrun.sweep_callback import current_job
-
-    plan = current_job()
-    if plan is None or plan.job is None:
-        return False
-    reason = slurm.requeue(plan.job)
-    if reason is not None:
-        plan.requeue_error = f"{message}; not requeued: {reason} (finish the sweep with sweep.resume)"
-        print(f"error: job {plan.num} {plan.requeue_error}", file=sys.stderr)
-    return True
 
 
 def report(failure: Failure, out_dir: Path, job: int | None, on_error: str, tag: str) -> None:

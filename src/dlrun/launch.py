@@ -110,7 +110,8 @@ def job(cfg: DictConfig) -> float | None:
         results = guarded(
             work, run_dir,
             lambda failure: record(run_dir, cfg, started, failure.status, failure.message), job=plan.num if plan is not None else None, on_error=plan.on_error if plan is not None else "continue",
-            tag="" if distributed.is_main() else f"[rank {distributed.rank()}] ", resume_hint=run_info.resume_command)
+            tag="" if distributed.is_main() else f"[rank {distributed.rank()}] ", resume_hint=run_info.resume_command,
+            requeued=sweep_callback.requeued_on_slurm)
     if results is None or not metric:
         return failed_value if results is None else None
     if plan is None:

@@ -40,6 +40,26 @@ def current_job() -> JobPlan | None:
     return _current
 
 
+def requeued_on_slurm(message: str) -> bool:
+    """A sweep job on Slurm stopped by its time limit or a preemption (SIGTERM / submitit's signal)
+    after writing last.pt: requeue it (this process then ends) or, when it may not be requeued any
+    more, mark it failed with the reason. False outside Slurm or for Ctrl-C (the sweep stops)."""
+    import signal
+    import sys
+
+    from dlrun import slurm
+    from dlrun.interrupt import received
+
+    plan = _current
+    if plan is None or plan.job is None or not slurm.in_slurm_job() or received() in (None, signal.SIGINT):
+        return False
+    reason = slurm.requeue(plan.job)
+    if reason is not None:
+        plan.requeue_error = f"{message}; not requeued: {reason} (finish the sweep with sweep.resume)"
+        print(f"error: job {plan.num} {plan.requeue_error}", file=sys.stderr)
+    return True
+
+
 def _is_multirun(config: DictConfig) -> bool:
     from hydra.types import RunMode
 
