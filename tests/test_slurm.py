@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm_cluster.sh"
 QUICK = ["trainer.progress_bar=false", "trainer.device=cpu"]
 ONE_CPU = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
-# about 50 s of training on one busy core (~1.7 s per epoch): with start-up, two to three minutes of
-# 1-minute Slurm jobs
-LONG = ["seed=1", "trainer.max_epochs=30", "dataset.samples_per_component=3000", *QUICK]
+# a run that needs well over a 1-minute Slurm job: its epoch count is fitted to this machine's speed
+# (long_run), since a fixed count finishes inside the limit on a fast or quiet machine
+LONG = ["seed=1", "dataset.samples_per_component=3000", *QUICK]
+LONG_TRAINING_S = 80.0
 # about 30 s: long enough to be signalled in the middle of training
 MEDIUM = ["seed=2", "trainer.max_epochs=20", "dataset.samples_per_component=3000", *QUICK]
 COMPARED = ("best", "final", "test", "best_epoch", "epochs_run", "global_step")
@@ -111,6 +112,18 @@ def _reference(overrides: list[str], cwd: Path) -> dict[str, Any]:
     return read_results(cwd / "reference")
 
 
+def long_run(cwd: Path) -> list[str]:
+    """LONG with enough epochs for about LONG_TRAINING_S seconds of training here (at least 30),
+    measured by a 4-epoch run without Slurm."""
+    import math
+
+    proc = run_cli(["train", *LONG, "trainer.max_epochs=4", f"hydra.run.dir={cwd / 'calibration'}"], cwd=cwd,
+                   env={"OMP_NUM_THREADS": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    epoch_s = float(read_results(cwd / "calibration")["final"]["time/epoch_s"])
+    return [*LONG, f"trainer.max_epochs={max(30, math.ceil(LONG_TRAINING_S / max(epoch_s, 1e-3)))}"]
+
+
 def _same_results(a: dict[str, Any], b: dict[str, Any]) -> None:
     """Every metric equal (bit for bit: JSON keeps a float's shortest exact repr); timings differ."""
     def metrics(results: dict[str, Any]) -> dict[str, Any]:
@@ -163,11 +176,12 @@ def test_two_job_sweep_through_the_slurm_preset_completes(slurm: dict[str, str],
 @pytest.mark.fault("Slurm time limit reached during training",
                    "the step finishes, last.pt is written, the job is requeued and resumes; results equal the uninterrupted run's")
 def test_a_time_limit_requeues_the_job_which_resumes_to_the_uninterrupted_results(slurm: dict[str, str], tmp_path: Path) -> None:
-    reference = Background(_reference, LONG, tmp_path)  # on the other core meanwhile
+    long = long_run(tmp_path)
+    reference = Background(_reference, long, tmp_path)  # on the other core meanwhile
     sweep_dir = tmp_path / "sweep"
     # signal_delay_s=1: the signal comes at the first 30-s tick after 29 s; on a busy machine start-up
     # eats much of each minute, hence more requeues than the preset allows by default
-    proc = _cli(["train", "-m", *LONG, *ONE_CPU, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=1",
+    proc = _cli(["train", "-m", *long, *ONE_CPU, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=1",
                  "hydra.launcher.max_num_timeout=30",
                  f"hydra.sweep.dir={sweep_dir}"], tmp_path, slurm, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
