@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from dlrun.errors import DlrunError, RecordedFailure
+from dlrun.errors import DlrunError, RecordedFailure, TrainingInterrupted
 
 _world = {"size": 1, "rank": 0, "local_rank": 0}
 
@@ -46,6 +46,55 @@ def init_from_env() -> None:
         except (RuntimeError, ValueError) as err:
             raise DlrunError(f"cannot join the torchrun process group: {str(err).splitlines()[0]}") from err
     _world.update(size=dist.get_world_size(), rank=dist.get_rank(), local_rank=local_rank)
+
+
+def launched_by_slurm() -> bool:
+    """Whether this process is one of several tasks of a Slurm job step (`srun`, or submitit with
+    tasks_per_node > 1), not started by torchrun."""
+    return ("TORCHELASTIC_RUN_ID" not in os.environ and "SLURM_PROCID" in os.environ
+            and int(os.environ.get("SLURM_NTASKS", "1")) > 1 and os.environ.get("SLURM_STEP_ID") is not None)
+
+
+def slurm_world(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The torch.distributed environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT)
+    of a Slurm task: ranks from SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID, the rendezvous on the
+    first host of SLURM_JOB_NODELIST at a port derived from the job id (same on every node)."""
+    env = dict(os.environ if env is None else env)
+    nodelist = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or "localhost"
+    job_id = int(env.get("SLURM_JOB_ID", "0"))
+    return {
+        "RANK": env["SLURM_PROCID"],
+        "WORLD_SIZE": env.get("SLURM_NTASKS", "1"),
+        "LOCAL_RANK": env.get("SLURM_LOCALID", "0"),
+        "MASTER_ADDR": env.get("MASTER_ADDR") or first_host(nodelist),
+        "MASTER_PORT": env.get("MASTER_PORT") or str(20000 + job_id % 20000),
+    }
+
+
+def first_host(nodelist: str) -> str:
+    """The first host name of a Slurm node list (`node[3-5,9],gpu1` -> `node3`); `scontrol show
+    hostnames` expands what the simple forms do not cover."""
+    head = nodelist.split(",")[0]
+    if "[" not in head:
+        return head
+    try:
+        out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, timeout=30)
+        if out.returncode == 0 and out.stdout.split():
+            return out.stdout.split()[0]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    prefix, _, rest = nodelist.partition("[")
+    first = rest.split(",")[0].split("-")[0].rstrip("]")
+    return prefix + first
+
+
+def init_from_slurm() -> None:
+    """Join the process group of the tasks of this Slurm job step (tasks_per_node=N, several nodes)
+    without torchrun: Slurm's environment is turned into torchrun's, then joined as usual."""
+    if not launched_by_slurm() or _world["size"] > 1:
+        return
+    os.environ.update(slurm_world())  # from here on the process looks torchrun-launched to dlrun
+    init_from_env()
 
 
 def cleanup() -> None:
@@ -184,7 +233,7 @@ def run_on_devices(cfg: Any, run_dir: Path, train: Any) -> Any:
 def train_spawned(cfg: Any, run_dir: Path, devices: int) -> Any:
     """trainer.devices=N: the same run in N processes started by torchrun, all in this run dir
     (rank 0 writes it); returns rank 0's Results."""
-    from dlrun import run_info
+    from dlrun import run_info, slurm
     from dlrun.results import Results
     from dlrun.rundir import quote_override
     from dlrun.overrides import override_key
@@ -201,9 +250,34 @@ def train_spawned(cfg: Any, run_dir: Path, devices: int) -> Any:
         results = Results()
     if code == 0 and results.completed:
         return results
+    if results.get("status") == "interrupted" and slurm.in_slurm_job():  # to be requeued like one process
+        raise _spawned_interruption(results)
     if results.get("status") in ("failed", "interrupted"):
         raise RecordedFailure(str(results.get("error")), exit_code=code or 1)
     raise DlrunError(f"distributed training failed (torchrun exit code {code}); see the messages above", exit_code=code or 1)
+
+
+def _spawned_interruption(results: Any) -> TrainingInterrupted:
+    """The workers' 'interrupted at epoch E, step S; checkpoint P' as this process's own
+    interruption (so a sweep job is requeued or stopped exactly as in one process)."""
+    import re
+
+    found = re.match(r"interrupted at epoch (\d+), step (\d+)(?:; checkpoint (.+))?$", str(results.get("error", "")))
+    if found is None:
+        return TrainingInterrupted(0, 0, None)
+    return TrainingInterrupted(int(found[1]), int(found[2]), found[3])
+
+
+def _ignore_preempt_signal() -> None:
+    """In torchrun's process: Slurm's time-limit signal (USR2) would kill the agent at once; the
+    workers handle it themselves (they finish the step and write last.pt)."""
+    from dlrun.interrupt import preempt_signal
+
+    sig = preempt_signal()
+    if sig is not None:
+        import signal
+
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def launch(nproc: int, dlrun_args: list[str], env: dict[str, str] | None = None) -> int:
@@ -219,7 +293,7 @@ def launch(nproc: int, dlrun_args: list[str], env: dict[str, str] | None = None)
         env.pop(key, None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "dlrun", *dlrun_args]
-    proc = subprocess.Popen(cmd, env=env)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_ignore_preempt_signal)
     try:
         return proc.wait()
     except KeyboardInterrupt:  # Ctrl-C reached the workers too: let them record it and stop

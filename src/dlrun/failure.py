@@ -28,20 +28,24 @@ class Failure:
 
 def classify(err: BaseException, out_dir: Path) -> Failure:
     """The Failure for `err`; a bug's traceback is written to `out_dir`/error.log (call in `except`)."""
-    if isinstance(err, TrainingInterrupted):
-        return Failure("interrupted", one_line(err), err.exit_code)
+    from dlrun.interrupt import exit_code, received
+
+    if isinstance(err, TrainingInterrupted):  # 130 for Ctrl-C, 143 for SIGTERM
+        return Failure("interrupted", one_line(err), exit_code(received()))
     if isinstance(err, KeyboardInterrupt):
-        return Failure("interrupted", "interrupted by the user", 130)
+        return Failure("interrupted", "interrupted by the user", exit_code(received()))
     if isinstance(err, DlrunError):
         return Failure("failed", one_line(err), err.exit_code)
     return Failure("failed", f"{type(err).__name__}: {one_line(err)}", 1, write_traceback(out_dir))
 
 
 def guarded(work: Callable[[], T], out_dir: Path, record: Callable[[Failure], None], job: int | None = None,
-            on_error: str = "continue", tag: str = "", resume_hint: Callable[[str], str] | None = None) -> T | None:
+            on_error: str = "continue", tag: str = "", resume_hint: Callable[[str], str] | None = None,
+            requeued: Callable[[str], bool] | None = None) -> T | None:
     """`work()`, with the failure policy applied. A single run (job None) exits with the failure's
     code; a sweep job returns None (the sweep goes on) unless interrupted, which stops the sweep.
-    `resume_hint(checkpoint)` is the command that resumes a single run after Ctrl-C."""
+    `resume_hint(checkpoint)` is the command that resumes a single run after Ctrl-C; `requeued(message)`
+    may take over an interrupted sweep job (True: requeued on Slurm, the sweep goes on)."""
     try:
         return work()
     except (Exception, KeyboardInterrupt) as err:
@@ -58,6 +62,8 @@ def guarded(work: Callable[[], T], out_dir: Path, record: Callable[[Failure], No
         if job is None:
             raise SystemExit(failure.exit_code) from None
         if failure.status == "interrupted":
+            if requeued is not None and requeued(failure.message):
+                return None  # a Slurm job stopped by its time limit or a preemption: requeued
             raise KeyboardInterrupt from None
         return None
 

@@ -5,13 +5,16 @@ non-zero at the end if any job did not complete."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import DlrunError, one_line
+from dlrun.interrupt import TerminateAsInterrupt
 from dlrun.rundir import register_resolvers
 
 register_resolvers()  # job processes of parallel launchers import this module too
@@ -39,13 +42,15 @@ def main(args: list[str]) -> int:
                          "dlrun train -m ... trainer.devices=N")
     check_overrides(overrides, multirun=multirun)
     check_output_dir(overrides, multirun)
-    if multirun:
-        return run_sweep(args, *plan_sweep(overrides))
-    distributed.init_from_env()
-    try:
-        run_hydra([*args, *claim_run_dir(overrides)])
-    finally:
-        distributed.cleanup()
+    with TerminateAsInterrupt():  # SIGTERM outside the training loop acts like Ctrl-C
+        if multirun:
+            return run_sweep(args, *plan_sweep(overrides))
+        distributed.init_from_env()
+        distributed.init_from_slurm()  # srun -n N dlrun train ...: the tasks form one DDP run
+        try:
+            run_hydra([*args, *claim_run_dir(overrides)])
+        finally:
+            distributed.cleanup()
     return 0
 
 
@@ -80,8 +85,9 @@ def job(cfg: DictConfig) -> float | None:
     optimized metric for a sweeper (NaN for a failed job) or None."""
     from hydra.core.hydra_config import HydraConfig
 
-    from dlrun import distributed, run_info, sweep_callback
+    from dlrun import distributed, run_info, slurm, sweep_callback
     from dlrun.failure import guarded, record
+    from dlrun.interrupt import DeferredStop
     from dlrun.train import train
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -95,10 +101,17 @@ def job(cfg: DictConfig) -> float | None:
     results = plan.previous if plan is not None else None
     if results is None:
         started = time.time()
+
+        def work() -> Any:
+            # in a Slurm job a stop signal during set-up stops training after its first step (last.pt)
+            with DeferredStop() if slurm.in_slurm_job() else contextlib.nullcontext():
+                return distributed.run_on_devices(cfg, run_dir, train)
+
         results = guarded(
-            lambda: distributed.run_on_devices(cfg, run_dir, train), run_dir,
+            work, run_dir,
             lambda failure: record(run_dir, cfg, started, failure.status, failure.message), job=plan.num if plan is not None else None, on_error=plan.on_error if plan is not None else "continue",
-            tag="" if distributed.is_main() else f"[rank {distributed.rank()}] ", resume_hint=run_info.resume_command)
+            tag="" if distributed.is_main() else f"[rank {distributed.rank()}] ", resume_hint=run_info.resume_command,
+            requeued=sweep_callback.requeued_on_slurm)
     if results is None or not metric:
         return failed_value if results is None else None
     if plan is None:  # the run is done and recorded; an unknown metric name is the command's mistake
@@ -161,7 +174,7 @@ def claim_run_dir(overrides: list[str]) -> list[str]:
 def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
     """Check the sweep settings, claim a new sweep dir (or check the one named by sweep.resume);
     returns it and the Hydra overrides that pin it and name its job dirs. The manifest is written by the sweep callback."""
-    from dlrun import gpu_slots, run_names, sweep
+    from dlrun import gpu_slots, run_names, slurm, sweep
     from dlrun.preflight import expand
     from dlrun.rundir import quote_override
 
@@ -171,6 +184,7 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
         raise DlrunError(f"sweep.on_error: unknown value '{on_error}' (valid: {', '.join(sweep.ON_ERROR)})")
     gpu_slots.resolve_gpus(cfg.sweep.gpus)  # a bad sweep.gpus fails here, before Hydra
     sweep.check_search_space(cfg)
+    launcher_overrides = slurm.check_request(cfg, overrides)  # Slurm installed, the request fits a node
     jobs = None
     if cfg.hydra.sweeper.get("_target_") == sweep.BASIC_SWEEPER:
         params = cfg.hydra.sweeper.get("params")
@@ -180,20 +194,21 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
     if resume:
         sweep_dir = Path(str(resume)).expanduser().absolute()
         sweep.check_resumable(sweep_dir, overrides, jobs)
+        slurm.check_not_queued(sweep_dir)  # jobs Slurm still holds would run twice
     else:
         sweep_dir, created = new_dir(cfg, "sweep")
         if not created and (sweep_dir / sweep.MANIFEST).exists():
             raise DlrunError(f"hydra.sweep.dir {sweep_dir} already holds a sweep; finish it with "
                              f"sweep.resume={sweep_dir} or choose a new hydra.sweep.dir")
-    hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}"]
+    hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}", *launcher_overrides]
     if not any(o.startswith(run_names.EXCLUDE_KEY + "=") for o in overrides):  # the user's own choice wins
         hydra_overrides.append(run_names.exclude_override(run_names.constant_keys(overrides, jobs)))
     return sweep_dir, hydra_overrides
 
 
 def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> int:
-    """Run the sweep through Hydra, then close the manifest: 0 if every job completed, 130 when
-    interrupted, 1 otherwise (with the command that finishes the sweep)."""
+    """Run the sweep through Hydra, then close the manifest: 0 if every job completed, 130 (143)
+    when interrupted by Ctrl-C (SIGTERM), 1 otherwise (with the command that finishes the sweep)."""
     import shlex
 
     from dlrun import sweep
@@ -214,7 +229,9 @@ def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> i
         kept = [a for a in args if not a.startswith("sweep.resume=")]
         print("  finish it with: " + shlex.join(["dlrun", "train", *kept, f"sweep.resume={sweep_dir}"]))
     if interrupted:
-        return 130
+        from dlrun.interrupt import exit_code, received
+
+        return exit_code(received())  # 130 for Ctrl-C, 143 for SIGTERM
     return 0 if not error and set(counts) <= {"completed"} else 1
 
 

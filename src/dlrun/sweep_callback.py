@@ -28,6 +28,8 @@ class JobPlan:
     previous: Results | None = None  # completed by an earlier attempt: not run again
     skipped: bool = False  # an earlier job failed with sweep.on_error=stop
     ckpt_path: str | None = None  # resume an earlier attempt from its checkpoint
+    job: Job | None = None  # the job's entry in the manifest
+    requeue_error: str | None = None  # stopped on Slurm but not requeued: why (the job failed)
 
 
 _current: JobPlan | None = None
@@ -36,6 +38,26 @@ _current: JobPlan | None = None
 def current_job() -> JobPlan | None:
     """The plan of the sweep job running in this process, or None in a single run."""
     return _current
+
+
+def requeued_on_slurm(message: str) -> bool:
+    """A sweep job on Slurm stopped by its time limit or a preemption (SIGTERM / submitit's signal)
+    after writing last.pt: requeue it (this process then ends) or, when it may not be requeued any
+    more, mark it failed with the reason. False outside Slurm or for Ctrl-C (the sweep stops)."""
+    import signal
+    import sys
+
+    from dlrun import slurm
+    from dlrun.interrupt import received
+
+    plan = _current
+    if plan is None or plan.job is None or not slurm.in_slurm_job() or received() in (None, signal.SIGINT):
+        return False
+    reason = slurm.requeue(plan.job)
+    if reason is not None:
+        plan.requeue_error = f"{message}; not requeued: {reason} (finish the sweep with sweep.resume)"
+        print(f"error: job {plan.num} {plan.requeue_error}", file=sys.stderr)
+    return True
 
 
 def _is_multirun(config: DictConfig) -> bool:
@@ -65,44 +87,69 @@ class SweepCallback(Callback):
         """Decide how the job runs: skip it, take an earlier attempt's result, or run it (resuming
         an earlier attempt's checkpoint); mark it running and place it on a GPU."""
         global _current
-        from dlrun import gpu_slots
-        from dlrun.failure import record
+        from dlrun import distributed, gpu_slots, slurm
 
         _current = None
         if not _is_multirun(config):
             return
         job = sweep_job(config.get("sweep"))
         assert job is not None
-        plan = JobPlan(job.num, job.on_error)
+        plan = JobPlan(job.num, job.on_error, job=job)
         _current = plan
+        distributed.init_from_slurm()  # tasks_per_node=N: N tasks of one DDP run; callbacks run in each
+        if not distributed.is_main():  # rank 0 alone keeps the manifest and the run dir
+            decided = distributed.broadcast_object(None)
+            plan.skipped = decided is None
+            plan.ckpt_path = decided["ckpt_path"] if decided else None
+            return
+        job.resume = job.resume or slurm.restart_count() > 0  # requeued by Slurm: continue from last.pt
+        plan.ckpt_path = self._decide(config, job, plan)
+        distributed.broadcast_object(None if plan.skipped or plan.previous is not None else {"ckpt_path": plan.ckpt_path})
+        if plan.skipped or plan.previous is not None:
+            return
+        if slurm.in_slurm_job():
+            job.note(slurm_job_id=slurm.job_id())
+        gpu = gpu_slots.place_job(job.sweep_dir, job.num) if int(config.trainer.get("devices", 1)) == 1 else None
+        if gpu is not None:
+            job.note(gpu=gpu)
+
+    @staticmethod
+    def _decide(config: DictConfig, job: Job, plan: JobPlan) -> str | None:
+        """Rank 0: take an earlier attempt's result, skip the job, or mark it running; returns the
+        checkpoint it resumes from, if any."""
+        from dlrun.failure import record
+
         previous = job.previous_results()
         if job.resume and previous is not None and previous.completed:
             job.end("completed", metrics=previous.key_metrics())
             print(f"job {job.num}: completed before, skipped (sweep.resume); run dir {job.run_dir}")
             plan.previous = previous
-            return
+            return None
         job.archive_previous_attempt()
         if job.begin() == "skipped":
             record(job.run_dir, config, None, "skipped", "not run: an earlier job failed and sweep.on_error=stop")
             print(f"job {job.num}: skipped (an earlier job failed and sweep.on_error=stop)")
             plan.skipped = True
-            return
+            return None
         if job.resume and not config.get("ckpt_path"):
             ckpt = job.last_checkpoint()
             if ckpt is not None:
-                plan.ckpt_path = str(ckpt)
                 print(f"job {job.num}: resuming from {ckpt}")
-        gpu = gpu_slots.place_job(job.sweep_dir, job.num) if int(config.trainer.get("devices", 1)) == 1 else None
-        if gpu is not None:
-            job.note(gpu=gpu)
+                return str(ckpt)
+        return None
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         """Copy the job's outcome (its results.json) into the manifest."""
+        from dlrun import distributed
+
         plan = _current
-        if plan is None or plan.previous is not None or plan.skipped:
+        if plan is None or plan.previous is not None or plan.skipped or not distributed.is_main():
             return
         job = sweep_job(config.get("sweep"))
         assert job is not None
+        if plan.requeue_error is not None:  # stopped on Slurm, not requeued (e.g. too many time limits)
+            job.end("failed", error=plan.requeue_error)
+            return
         try:
             results = Results.read(job.run_dir)
         except (OSError, ValueError):
