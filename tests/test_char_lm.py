@@ -52,7 +52,7 @@ def test_char_text_on_a_known_string_holds_out_the_tail(tmp_path: Path) -> None:
     text = "".join(chr(ord("a") + (i * 7) % 26) for i in range(100))
     path = tmp_path / "t.txt"
     path.write_text(text, encoding="utf-8")
-    data = CharText(path=str(path), batch_size=2, seq_len=5, eval_batch_size=4, val_fraction=0.1, test_fraction=0.2)
+    data = CharText(path=str(path), batch_size=2, seq_len=5, eval_batch_size=4, val_size=0.1, test_size=0.2)
     data.setup(torch.device("cpu"))
     assert data.decode(data.splits["train"]) == text[:70]
     assert data.decode(data.splits["val"]) == text[70:80] and data.decode(data.splits["test"]) == text[80:]
@@ -81,10 +81,10 @@ def test_char_text_errors_are_one_line(tmp_path: Path) -> None:
         CharText(path=str(tmp_path / "bin.txt")).setup(torch.device("cpu"))
     (tmp_path / "short.txt").write_text("abc" * 200)  # 480 train characters < one batch of 20 x 30
     with pytest.raises(DlrunError, match="shorter than one batch"):
-        CharText(path=str(tmp_path / "short.txt"), batch_size=20, seq_len=30, val_fraction=0.1,
-                 test_fraction=0.1).setup(torch.device("cpu"))
+        CharText(path=str(tmp_path / "short.txt"), batch_size=20, seq_len=30, val_size=0.1,
+                 test_size=0.1).setup(torch.device("cpu"))
     with pytest.raises(DlrunError, match="the val split has 6 characters"):
-        CharText(path=str(tmp_path / "short.txt"), val_fraction=0.01).setup(torch.device("cpu"))
+        CharText(path=str(tmp_path / "short.txt"), val_size=0.01).setup(torch.device("cpu"))
 
 
 def test_a_resumed_vocabulary_is_kept() -> None:

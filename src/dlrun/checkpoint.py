@@ -21,6 +21,7 @@ VERSION = 1
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write `state` atomically: a crash at any moment leaves the previous complete file."""
+    state = {k: v for k, v in state.items() if k not in ("format", "version", "sha256")}  # a reloaded state's own
     payload = {"format": FORMAT, "version": VERSION, "sha256": content_digest(state), **state}
     atomic_write(Path(path), lambda f: torch.save(payload, f))
 

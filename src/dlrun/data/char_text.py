@@ -75,24 +75,24 @@ class CharStreamBatches(EpochSeeded):
 class CharText:
     """A text file (default: the generated dialogue of dlrun.data.dialogue_text) as character batches.
 
-    val_fraction and test_fraction of the characters at the end are held out (test last). Eval splits
+    val_size and test_size (fractions) of the characters at the end are held out (test last). Eval splits
     use eval_batch_size streams, fewer if the split is too short for that many."""
 
     preflight_meta = {"vocab_size": 2}  # the real size is known after reading the text
 
     def __init__(self, path: str | None = None, batch_size: int = 32, seq_len: int = 30, eval_batch_size: int = 16,
-                 val_fraction: float = 0.05, test_fraction: float = 0.05, default_chars: int = 120_000,
-                 default_seed: int = 0) -> None:
+                 val_size: float = 0.05, test_size: float = 0.05, default_chars: int = 120_000,
+                 seed: int = 0) -> None:
         if batch_size < 1 or seq_len < 1 or eval_batch_size < 1:
             raise ValueError("batch_size, seq_len and eval_batch_size must be >= 1")
-        if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise ValueError("val_fraction and test_fraction must be in (0, 1) with a sum below 1")
+        if not (0 < val_size < 1 and 0 < test_size < 1 and val_size + test_size < 1):
+            raise ValueError("val_size and test_size are fractions of the text in (0, 1) with a sum below 1")
         if default_chars < 1:
             raise ValueError(f"default_chars must be >= 1, got {default_chars}")
         self.path = path
         self.batch_size, self.seq_len, self.eval_batch_size = batch_size, seq_len, eval_batch_size
-        self.val_fraction, self.test_fraction = val_fraction, test_fraction
-        self.default_chars, self.default_seed = default_chars, default_seed
+        self.val_size, self.test_size = val_size, test_size
+        self.default_chars, self.seed = default_chars, seed
         self.vocab: CharVocab | None = None
         self.splits: dict[str, torch.Tensor] = {}
         self.meta: dict[str, Any] = {}
@@ -102,7 +102,7 @@ class CharText:
         if self.path is None:
             from dlrun.data.dialogue_text import dialogue_text
 
-            return dialogue_text(self.default_chars, self.default_seed)
+            return dialogue_text(self.default_chars, self.seed)
         try:
             return Path(self.path).read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -117,8 +117,8 @@ class CharText:
         if self.vocab is None:
             self.vocab = CharVocab.from_text(text)
         ids = self.vocab.encode(text).to(device)
-        n_test = int(len(ids) * self.test_fraction)
-        n_val = int(len(ids) * self.val_fraction)
+        n_test = int(len(ids) * self.test_size)
+        n_val = int(len(ids) * self.val_size)
         n_train = len(ids) - n_val - n_test
         self.splits = {"train": ids[:n_train], "val": ids[n_train : n_train + n_val], "test": ids[n_train + n_val :]}
         for split, part in self.splits.items():
