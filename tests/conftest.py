@@ -114,3 +114,27 @@ class FaultyTask:
                 return loss, stats
 
         return _Task(loss, **options)  # options: the other keys of configs/task/classification.yaml
+
+
+def interrupted_and_resumed(common: list[str], interrupt: list[str], root: Path) -> tuple[dict[str, Any], Path, Path]:
+    """Train `common` straight through, again with `interrupt` added (a task that raises Ctrl-C: exit
+    130), then resume the cut run from its last.pt. Returns (the cut run's last.pt state, the straight
+    run dir, the resumed run dir) for the caller's exact-resume assertions."""
+    from dlrun.checkpoint import load_checkpoint
+
+    assert train_in_process(common, root / "straight") == 0
+    assert train_in_process([*common, *interrupt], root / "cut") == 130
+    last = root / "cut" / "checkpoints" / "last.pt"
+    state = load_checkpoint(last)
+    assert train_in_process([*common, f"ckpt_path={last}"], root / "resumed") == 0
+    return state, root / "straight", root / "resumed"
+
+
+def same_final_weights(first: Path, second: Path) -> bool:
+    """Whether two run dirs' last.pt hold bit-identical model weights."""
+    import torch
+
+    from dlrun.checkpoint import load_checkpoint
+
+    a, b = (load_checkpoint(d / "checkpoints" / "last.pt")["model"] for d in (first, second))
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

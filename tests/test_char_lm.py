@@ -266,17 +266,12 @@ class InterruptingLM(LanguageModelTask):
 def test_lab3_char_lm_resumes_exactly_mid_epoch_with_the_carried_hidden_state(tmp_path: Path) -> None:
     """5 batches per epoch; last.pt every 3 steps; cut after 8 steps, so last.pt holds step 6 = batch 1
     of epoch 2, whose carried hidden state (from batch 0) must come back for the weights to match."""
-    from conftest import FAST, train_in_process
+    from conftest import FAST, interrupted_and_resumed, same_final_weights
 
     common = [*FAST, *SMALL, "trainer.checkpoint.every_n_steps=3"]
-    assert train_in_process(common, tmp_path / "straight") == 0
-    cut = [*common, "task._target_=test_char_lm.InterruptingLM", "+task.interrupt_after_steps=8"]
-    assert train_in_process(cut, tmp_path / "cut") == 130
-    state = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    state, straight, resumed = interrupted_and_resumed(
+        common, ["task._target_=test_char_lm.InterruptingLM", "+task.interrupt_after_steps=8"], tmp_path)
     assert (state["epoch"], state["batch_in_epoch"], state["global_step"]) == (1, 1, 6)
-    assert train_in_process([*common, f"ckpt_path={tmp_path / 'cut' / 'checkpoints' / 'last.pt'}"], tmp_path / "resumed") == 0
-    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"]
-    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["model"]
-    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert same_final_weights(straight, resumed)
     straight_samples = (tmp_path / "straight" / "samples.txt").read_text().split("=== step 8 ===")[1]
     assert straight_samples == (tmp_path / "resumed" / "samples.txt").read_text().split("=== step 8 ===")[1]

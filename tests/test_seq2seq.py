@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import FAST, read_results, train_in_process
-from dlrun.checkpoint import load_checkpoint
+from conftest import FAST, interrupted_and_resumed, read_results, same_final_weights
 from dlrun.data.seq_toy import EOS, PAD, SeqToy, make_targets
 from dlrun.models.seq2seq import Seq2Seq
 from dlrun.tasks.seq2seq import Seq2SeqTask, accuracies
@@ -177,15 +176,10 @@ def test_seq2seq_resumes_exactly_mid_epoch(tmp_path: Path) -> None:
     """10 steps per epoch; last.pt every 7 steps; teacher forcing below 1 draws from the global RNG,
     so only a checkpoint that restores it (and the step of the ratio schedule) ends identical."""
     common = [*FAST, *SMALL, "trainer.checkpoint.every_n_steps=7"]
-    assert train_in_process(common, tmp_path / "straight") == 0
-    cut = [*common, "task._target_=test_seq2seq.InterruptingSeq2Seq", "+task.interrupt_after_steps=9"]
-    assert train_in_process(cut, tmp_path / "cut") == 130
-    state = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    state, straight, resumed = interrupted_and_resumed(
+        common, ["task._target_=test_seq2seq.InterruptingSeq2Seq", "+task.interrupt_after_steps=9"], tmp_path)
     assert (state["epoch"], state["batch_in_epoch"], state["global_step"]) == (0, 7, 7)
-    assert train_in_process([*common, f"ckpt_path={tmp_path / 'cut' / 'checkpoints' / 'last.pt'}"], tmp_path / "resumed") == 0
-    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")["model"]
-    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["model"]
-    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert same_final_weights(straight, resumed)
     assert read_results(tmp_path / "resumed")["test"] == read_results(tmp_path / "straight")["test"]
 
 
