@@ -3,6 +3,7 @@ recorded monitor/mode (with the name-based guess only for files that lack `mode`
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,17 @@ def test_written_and_read_back_with_nan_as_null(tmp_path: Path) -> None:
     (tmp_path / RESULTS_FILE).write_text("[1, 2]")
     with pytest.raises(ValueError):
         Results.read(tmp_path)
+
+
+def test_metrics_csv_has_one_row_per_epoch_with_every_epoch_metric(train_run) -> None:
+    import csv
+
+    code, run = train_run("trainer.max_epochs=3", "trainer.val_every_n_epochs=2")
+    assert code == 0
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert rows[0]["val/loss"] == "" and rows[1]["val/loss"] != ""  # validated on epochs 2 and 3 (the last) only
+    results = json.loads((run / "results.json").read_text())
+    assert float(rows[-1]["val/loss"]) == pytest.approx(results["final"]["val/loss"])
+    assert float(rows[-1]["train/loss"]) == pytest.approx(results["final"]["train/loss"])

@@ -158,7 +158,7 @@ class ProgressBar(Callback):
 
 class MetricLogger(Callback):
     """Scalars to the run logger (TensorBoard): loss, lr and gradient norm at logging steps, and
-    every epoch metric at each epoch's end."""
+    every epoch metric at each epoch's end, also as a plain-text table (metrics.csv in the run dir)."""
 
     def on_train_step_end(self, trainer: Trainer, fit: Fit) -> None:
         if not fit.log_step or fit.loss is None:
@@ -169,7 +169,11 @@ class MetricLogger(Callback):
         trainer.logger.scalars(metrics, trainer.global_step)
 
     def on_epoch_end(self, trainer: Trainer, fit: Fit) -> None:
+        from dlrun.results import METRICS_CSV, write_metrics_csv
+
         trainer.logger.scalars(trainer.metrics, trainer.epoch)
+        if distributed.is_main():
+            write_metrics_csv(trainer.run_dir / METRICS_CSV, trainer.history)
 
 
 class TaskFigures(Callback):

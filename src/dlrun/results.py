@@ -115,6 +115,25 @@ def write_json_atomic(path: Path, data: Any) -> None:
     atomic_write(Path(path), lambda f: f.write(text.encode()))
 
 
+METRICS_CSV = "metrics.csv"
+
+
+def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    """metrics.csv: one row per finished epoch with every epoch metric (columns in first-seen order;
+    a metric an epoch lacks, e.g. val/* between validations, is left empty). Written atomically."""
+    import csv
+    import io
+
+    columns: list[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(Path(path), lambda f: f.write(buffer.getvalue().encode()))
+
+
 def _finite(value: Any) -> Any:
     """JSON has no NaN/inf: write them as null."""
     if isinstance(value, float) and not math.isfinite(value):
