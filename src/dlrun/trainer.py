@@ -10,6 +10,7 @@ import itertools
 import math
 import os
 import time
+import typing
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,22 +68,24 @@ def deterministic_algorithms(on: bool) -> Iterator[None]:
 
 
 # Nested trainer options: (type, default).
-EARLY_STOPPING_OPTIONS: dict[str, tuple[Any, Any]] = {"patience": (int | None, None), "min_delta": (float, 0.0), "restore_best": (bool, True)}
-CHECKPOINT_OPTIONS: dict[str, tuple[Any, Any]] = {"save_last": (bool, True), "save_best": (bool, True), "every_n_steps": (int | None, None)}
+class EarlyStoppingOptions(typing.TypedDict, total=False):
+    """trainer.early_stopping (course Alg 7.1), checked key by key by dlrun.config_types."""
+
+    patience: int | None
+    min_delta: float
+    restore_best: bool
 
 
-def checked_options(name: str, given: dict[str, Any] | None, options: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
-    """`given` merged over the defaults, rejecting unknown keys and values of the wrong type."""
-    from dlrun.config_types import describe, matches
+class CheckpointOptions(typing.TypedDict, total=False):
+    """trainer.checkpoint, checked key by key by dlrun.config_types."""
 
-    merged = {key: default for key, (_, default) in options.items()}
-    for key, value in (given or {}).items():
-        if key not in options:
-            raise ValueError(f"unknown key '{name}.{key}' (valid: {', '.join(options)})")
-        if not matches(value, options[key][0]):
-            raise ValueError(f"{name}.{key}: expected {describe(options[key][0])}, got {value!r}")
-        merged[key] = value
-    return merged
+    save_last: bool
+    save_best: bool
+    every_n_steps: int | None
+
+
+EARLY_STOPPING_DEFAULTS: EarlyStoppingOptions = {"patience": None, "min_delta": 0.0, "restore_best": True}
+CHECKPOINT_DEFAULTS: CheckpointOptions = {"save_last": True, "save_best": True, "every_n_steps": None}
 
 
 class Trainer:
@@ -103,8 +106,8 @@ class Trainer:
         val_every_n_epochs: int = 1,
         monitor: str = "val/loss",
         mode: str = "min",
-        early_stopping: dict[str, Any] | None = None,
-        checkpoint: dict[str, Any] | None = None,
+        early_stopping: EarlyStoppingOptions | None = None,
+        checkpoint: CheckpointOptions | None = None,
         log_every_n_steps: int = 50,
         limit_train_batches: int | float | None = None,
         limit_eval_batches: int | float | None = None,
@@ -125,8 +128,8 @@ class Trainer:
             raise ValueError(f"unknown amp_dtype '{amp_dtype}' (valid: auto, float16, bfloat16)")
         check_limit("limit_train_batches", limit_train_batches)
         check_limit("limit_eval_batches", limit_eval_batches)
-        es = checked_options("early_stopping", early_stopping, EARLY_STOPPING_OPTIONS)
-        ckpt = checked_options("checkpoint", checkpoint, CHECKPOINT_OPTIONS)
+        es: dict[str, Any] = {**EARLY_STOPPING_DEFAULTS, **(early_stopping or {})}
+        ckpt: dict[str, Any] = {**CHECKPOINT_DEFAULTS, **(checkpoint or {})}
         if fast_dev_run:  # a smoke test: 1 epoch of 1 batch per split, nothing written to checkpoints/, no early stop
             max_epochs, limit_train_batches, limit_eval_batches, es["patience"] = 1, 1, 1, None
         self.run_dir = Path(run_dir)
