@@ -79,7 +79,9 @@ class SweepCallback(Callback):
             params = config.hydra.sweeper.get("params")
             params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else None
             jobs = sweep.grid_jobs(overrides, params if isinstance(params, dict) else None)
-        sweep.start(Path(str(config.hydra.sweep.dir)).absolute(), ["dlrun", "train", "-m", *overrides], overrides,
+        sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+        sweep_dir.mkdir(parents=True, exist_ok=True)  # a preset may turn a plain `dlrun train` into a multirun
+        sweep.start(sweep_dir, ["dlrun", "train", "-m", *overrides], overrides,
                     str(config.sweep.on_error), jobs, gpu_slots.resolve_gpus(config.sweep.gpus), resume=bool(config.sweep.resume),
                     exclude=run_names.constant_keys(overrides, jobs))
 
