@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dlrun.compare_table import Group, Run, Table, build_table, render_markdown, render_terminal, write_csv
+from dlrun import sweep
 from dlrun.errors import DlrunError
 from dlrun.results import ATTEMPT_PREFIX, METRIC_SECTIONS, RESULTS_FILE, Results, higher_is_better
 
@@ -238,7 +239,7 @@ def main(args: list[str]) -> int:
         opts = parser().parse_args(args)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    for line in sweep_states(opts.paths):
+    for line in sweep.sweep_states(opts.paths):
         print(line)
     runs = find_runs(opts.paths)
     keys = varying_keys(runs)
@@ -282,28 +283,6 @@ def _baseline(text: str | None, keys: list[str]) -> tuple[str, str] | None:
     return parse_baseline(text, keys)
 
 
-JOB_STATES = ("pending", "running", "requeued", "completed", "failed", "interrupted", "skipped")
-
-
-def sweep_states(paths: Iterable[str | Path]) -> list[str]:
-    """One line per sweep dir among `paths` (one holding sweep.json): how many of its jobs are
-    pending, running, requeued (e.g. by Slurm after a time limit), completed, ... while it runs."""
-    lines = []
-    for raw in paths:
-        try:
-            manifest = json.loads((Path(raw) / "sweep.json").read_text())
-            jobs = [j for j in manifest["jobs"].values() if isinstance(j, dict)]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
-        counts: dict[str, int] = {}
-        for job in jobs:
-            counts[str(job.get("status"))] = counts.get(str(job.get("status")), 0) + 1
-        requeues = sum(int(j.get("requeues", 0) or 0) for j in jobs)
-        order = [s for s in JOB_STATES if s in counts] + sorted(s for s in counts if s not in JOB_STATES)
-        parts = [f"{counts[s]} {s}" for s in order]
-        lines.append(f"sweep {raw}: {', '.join(parts) or 'no jobs'} of {len(jobs)} jobs"
-                     + (f" ({requeues} requeues so far)" if requeues else ""))
-    return lines
 
 
 def write_outputs(table: Table, out: Path) -> None:

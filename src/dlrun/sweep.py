@@ -15,10 +15,11 @@ process's side; a job's own side (Job, and the Hydra callback that drives it) is
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +236,27 @@ def _alive(host: str | None, pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+JOB_STATES = ("pending", "running", "requeued", "completed", "failed", "interrupted", "skipped")
+
+
+def sweep_states(paths: Iterable[str | Path]) -> list[str]:
+    """One line per sweep dir among `paths` (one holding sweep.json): how many of its jobs are
+    pending, running, requeued (e.g. by Slurm after a time limit), completed, ... while it runs."""
+    lines = []
+    for raw in paths:
+        try:
+            manifest = json.loads((Path(raw) / MANIFEST).read_text())
+            jobs = [j for j in manifest["jobs"].values() if isinstance(j, dict)]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        counts: dict[str, int] = {}
+        for job in jobs:
+            counts[str(job.get("status"))] = counts.get(str(job.get("status")), 0) + 1
+        requeues = sum(int(j.get("requeues", 0) or 0) for j in jobs)
+        order = [s for s in JOB_STATES if s in counts] + sorted(s for s in counts if s not in JOB_STATES)
+        parts = [f"{counts[s]} {s}" for s in order]
+        lines.append(f"sweep {raw}: {', '.join(parts) or 'no jobs'} of {len(jobs)} jobs"
+                     + (f" ({requeues} requeues so far)" if requeues else ""))
+    return lines
