@@ -60,3 +60,4 @@ def test_metrics_csv_has_one_row_per_epoch_with_every_epoch_metric(train_run) ->
     results = json.loads((run / "results.json").read_text())
     assert float(rows[-1]["val/loss"]) == pytest.approx(results["final"]["val/loss"])
     assert float(rows[-1]["train/loss"]) == pytest.approx(results["final"]["train/loss"])
+    assert not list(run.glob("*.log"))  # no empty job log beside them: Hydra's job logging goes to the console
