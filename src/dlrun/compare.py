@@ -1,4 +1,5 @@
-"""`dlrun compare PATH...`: one table for many runs, seeds grouped as mean ± std (n).
+"""`dlrun compare PATH...`: one table for many runs, seeds grouped as mean ± std (n). (About 300
+lines: the command end to end; rows and renderings live in compare_table.py.)
 
 Reads only results.json files (no torch): a multirun dir, run dirs, or any folder above them.
 Runs whose hyperparameters differ only in `seed` form one row; the columns are the

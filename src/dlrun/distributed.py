@@ -1,5 +1,6 @@
 """Data-parallel training with PyTorch's own DDP, one process per device, launched by `torchrun`
-(or by `trainer.devices=N`, which starts torchrun itself).
+(or by `trainer.devices=N`, which starts torchrun itself), or inside a Slurm job from SLURM_* alone.
+It runs slightly past 300 lines because the three ways of starting the same process group share one file.
 
 Every helper is a no-op in a single process, so the ordinary path pays nothing. Rank 0 owns the
 run dir: it alone logs, prints, writes checkpoints, results.json and figures.
