@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm_cluster.sh"
 QUICK = ["trainer.progress_bar=false", "trainer.device=cpu"]
 ONE_CPU = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
-# a run that needs well over a 1-minute Slurm job: its epoch count is fitted to this machine's speed
+# a run that needs well over a 2-minute Slurm job: its epoch count is fitted to this machine's speed
 # (long_run), since a fixed count finishes inside the limit on a fast or quiet machine
 LONG = ["seed=1", "dataset.samples_per_component=3000", *QUICK]
-LONG_TRAINING_S = 80.0
+LONG_TRAINING_S = 150.0
 # about 30 s: long enough to be signalled in the middle of training
 MEDIUM = ["seed=2", "trainer.max_epochs=20", "dataset.samples_per_component=3000", *QUICK]
 COMPARED = ("best", "final", "test", "best_epoch", "epochs_run", "global_step")
@@ -113,7 +113,7 @@ def _reference(overrides: list[str], cwd: Path) -> dict[str, Any]:
 
 
 def long_run(cwd: Path) -> list[str]:
-    """LONG with enough epochs for about LONG_TRAINING_S seconds of training here (at least 30),
+    """LONG with enough epochs for about LONG_TRAINING_S seconds of training here (at least 60),
     measured by a 4-epoch run without Slurm."""
     import math
 
@@ -121,7 +121,7 @@ def long_run(cwd: Path) -> list[str]:
                    env={"OMP_NUM_THREADS": "1"}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     epoch_s = float(read_results(cwd / "calibration")["final"]["time/epoch_s"])
-    return [*LONG, f"trainer.max_epochs={max(30, math.ceil(LONG_TRAINING_S / max(epoch_s, 1e-3)))}"]
+    return [*LONG, f"trainer.max_epochs={max(60, math.ceil(LONG_TRAINING_S / max(epoch_s, 1e-3)))}"]
 
 
 def _same_results(a: dict[str, Any], b: dict[str, Any]) -> None:
@@ -179,10 +179,11 @@ def test_a_time_limit_requeues_the_job_which_resumes_to_the_uninterrupted_result
     long = long_run(tmp_path)
     reference = Background(_reference, long, tmp_path)  # on the other core meanwhile
     sweep_dir = tmp_path / "sweep"
-    # signal_delay_s=1: the signal comes at the first 30-s tick after 29 s; on a busy machine start-up
-    # eats much of each minute, hence more requeues than the preset allows by default
-    proc = _cli(["train", "-m", *long, *ONE_CPU, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=1",
-                 "hydra.launcher.max_num_timeout=30",
+    # Slurm checks time limits on a 30-s tick and signals up to 30 s early: with a 2-minute limit and
+    # signal_delay_s=1 the signal comes 89-119 s into each attempt, so start-up on a busy machine
+    # leaves each attempt a minute of training at least (with 1 minute it could leave none)
+    proc = _cli(["train", "-m", *long, *ONE_CPU, "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=1",
+                 "hydra.launcher.max_num_timeout=10",
                  f"hydra.sweep.dir={sweep_dir}"], tmp_path, slurm, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     job = _manifest(sweep_dir)["jobs"]["0"]
@@ -225,6 +226,29 @@ def test_scancel_signal_term_requeues_the_job_which_resumes_to_the_uninterrupted
     results = read_results(job_dir(sweep_dir, 0))
     assert results["resumed_from"] == str(job_dir(sweep_dir, 0) / "attempt-1" / "checkpoints" / "last.pt")
     _same_results(results, reference.result())
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+@pytest.mark.fault("a Slurm job killed outright (kill -9, OOM killer) on a cluster without accounting",
+                   "the sweep ends with one line naming the job instead of waiting for it forever")
+def test_a_job_killed_outright_ends_the_sweep_with_one_line_instead_of_a_hang(slurm: dict[str, str], tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    sweep = Background(_cli, ["train", "-m", *MEDIUM, *ONE_CPU, f"hydra.sweep.dir={sweep_dir}"], tmp_path, slurm, 300)
+    def first_epoch_done() -> bool:
+        run_dir = _started_job_dir(sweep_dir, 0)
+        return run_dir is not None and (run_dir / "checkpoints" / "last.pt").exists()
+
+    _wait_for(first_epoch_done, 300, "the job's first epoch")
+    # the job's Python process, as the OOM killer would: no handler runs, no result is written
+    subprocess.run(["pkill", "-9", "-f", f"submitit.core._submit {sweep_dir}"], check=True)
+    proc = sweep.result()  # within its timeout: submitit's sacct-only watcher would wait forever here
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    job_id = _manifest(sweep_dir)["jobs"]["0"]["slurm_job_id"]
+    assert f"error: the sweep stopped: Slurm job {job_id} ended without a result (state: FAILED" in proc.stderr, proc.stderr[-3000:]
+    assert _manifest(sweep_dir)["jobs"]["0"]["status"] == "failed"
+    assert f"sweep.resume={sweep_dir}" in proc.stdout  # the way to finish it
 
 
 @pytest.mark.slow

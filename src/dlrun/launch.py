@@ -6,8 +6,10 @@ non-zero at the end if any job did not complete."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -215,12 +217,16 @@ def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> i
 
     interrupted, error = False, None
     try:
-        run_hydra([*args, *hydra_overrides])
+        with launcher_errors_raised():
+            run_hydra([*args, *hydra_overrides])
     except KeyboardInterrupt:
         interrupted = True
     except SystemExit as exit_:  # Hydra reports a sweeper/launcher error itself, then exits
         if exit_.code not in (0, None):
             error = "the sweep stopped early (see the messages above)"
+    except Exception as err:  # a sweeper or launcher failed (e.g. a Slurm job killed outright)
+        error = f"the sweep stopped: {describe_launcher_error(err)}"
+        print(f"error: {error}", file=sys.stderr)
     finally:
         counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error)
         write_sweep_summary(sweep_dir)
@@ -233,6 +239,36 @@ def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> i
 
         return exit_code(received())  # 130 for Ctrl-C, 143 for SIGTERM
     return 0 if not error and set(counts) <= {"completed"} else 1
+
+
+@contextlib.contextmanager
+def launcher_errors_raised() -> Iterator[None]:
+    """Hydra prints a sweeper's or launcher's exception as a traceback and exits, unless
+    HYDRA_FULL_ERROR is set (its documented switch), when it raises it: run_sweep then reports it in
+    one line and still closes the manifest. Job errors are unaffected (Hydra returns them per job)."""
+    previous = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = previous
+
+
+def describe_launcher_error(err: Exception) -> str:
+    """One line for a launcher's exception; submitit's 'no result' error names the Slurm job, its
+    state and where its log is."""
+    import re
+
+    text = str(err)
+    found = re.search(r"Job (\S+) \(task: \d+\) with path (\S+)\s+has not produced any output \(state: (\w+)\)", text)
+    if found:
+        job, result, state = found.groups()
+        log = Path(result).with_name(Path(result).name.replace("_result.pkl", "_log.err"))
+        return f"Slurm job {job} ended without a result (state: {state}; killed?); its log: {log}"
+    return f"{type(err).__name__}: {one_line(err)}"
 
 
 def write_sweep_summary(sweep_dir: Path) -> None:

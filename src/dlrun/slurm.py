@@ -118,6 +118,8 @@ def check_request(cfg: DictConfig, overrides: list[str]) -> list[str]:
     else:
         gpus = requested_gpus(str(cfg.trainer.device), int(cfg.trainer.get("devices", 1)), any(n["gpus"] for n in nodes))
         extra.append(f"hydra.launcher.gpus_per_node={gpus or 'null'}")
+    if not accounting_enabled():
+        watch_jobs_with_squeue()
     cpus = int(launcher.get("cpus_per_task") or 1) * int(launcher.get("tasks_per_node") or 1)
     mem_mb = int(float(launcher.get("mem_gb") or 0) * 1024)
     if any(n["cpus"] >= cpus and n["mem_mb"] >= mem_mb and n["gpus"] >= gpus for n in nodes):
@@ -152,6 +154,32 @@ def check_not_queued(sweep_dir: Path) -> None:
     if queued:
         raise DlrunError(f"sweep.resume: Slurm still holds jobs of this sweep ({', '.join(queued)}); "
                          "wait for them (squeue) or cancel them (scancel) first")
+
+
+# -- waiting for jobs --------------------------------------------------------------------------------
+def accounting_enabled() -> bool:
+    """Whether the cluster keeps job accounting (sacct works): `scontrol show config` names an
+    AccountingStorageType other than accounting_storage/none."""
+    try:
+        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # unknown: leave submitit's sacct watcher in place
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "AccountingStorageType":
+            return value.strip() not in ("accounting_storage/none", "(null)", "")
+    return True
+
+
+def watch_jobs_with_squeue() -> None:
+    """On a cluster without accounting, let submitit learn job states from squeue (see
+    slurm_watcher.py); once per process."""
+    from submitit.slurm.slurm import SlurmJob
+
+    from dlrun.slurm_watcher import SqueueWatcher
+
+    if not isinstance(SlurmJob.watcher, SqueueWatcher):
+        SlurmJob.watcher = SqueueWatcher(delay_s=60)
 
 
 # -- inside a job -------------------------------------------------------------------------------------
