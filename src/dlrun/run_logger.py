@@ -69,12 +69,13 @@ def _hparams_summaries(hparams: dict[str, Any], metrics: list[str], domains: dic
     from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-    exp, ssi, sei = hparams_summary(hparams, {tb_tag(m): 0.0 for m in metrics}, hparam_domain_discrete=domains)
+    keys = {tb_tag(m): m for m in metrics}
+    exp, ssi, sei = hparams_summary(hparams, dict.fromkeys(keys, 0.0), hparam_domain_discrete=domains)
     (value,) = exp.value
     data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
-    for info, key in zip(data.experiment.metric_infos, metrics):
-        if info.name.tag != key:
-            info.display_name = key
+    for info in data.experiment.metric_infos:
+        if keys[info.name.tag] != info.name.tag:
+            info.display_name = keys[info.name.tag]
     value.metadata.plugin_data.content = data.SerializeToString()
     return exp, ssi, sei
 
