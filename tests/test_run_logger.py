@@ -5,6 +5,7 @@ test metrics and the learning rate, and the sweep's HParams columns in a run of 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from dlrun.run_logger import OTHER_METRICS, TRAINING, RunLogger, custom_scalars_layout, tb_tag, write_sweep_hparams
 
 CLASSIFICATION = ["train/loss", "train/acc", "train/loss_step", "train/grad_norm", "train/lr", "train/lr_step",
-                  "time/epoch_s", "val/loss", "val/acc", "val/f1"]
+                  "train/epoch_s", "train/samples_per_s", "val/loss", "val/acc", "val/f1"]
 STEREO = ["train/loss", "train/patch_acc", "train/grad_norm", "train/lr", "train/lr_step", "val/loss", "val/patch_acc",
           "val/acc", "val/epe"]
 
@@ -64,25 +65,29 @@ def read_events(run_dir: Path) -> tuple[dict[str, list[tuple[int, float]]], list
     return scalars, titles
 
 
-def experiment_metrics(run_dir: Path) -> list[tuple[str, str]]:
-    """(tag, display name) of the metric columns of the HParams experiment in a run's event files."""
+def read_experiment(run_dir: Path) -> Any:
+    """The HParams experiment (column definitions) in a run's event files."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import metadata
 
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
-    content = acc.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.EXPERIMENT_TAG]
-    experiment = metadata.parse_experiment_plugin_data(content)
-    return [(m.name.tag, m.display_name) for m in experiment.metric_infos]
+    return metadata.parse_experiment_plugin_data(acc.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.EXPERIMENT_TAG])
+
+
+def experiment_metrics(run_dir: Path) -> list[tuple[str, str]]:
+    """(tag, display name) of the metric columns of the HParams experiment in a run's event files."""
+    return [(m.name.tag, m.display_name) for m in read_experiment(run_dir).metric_infos]
 
 
 def test_tensorboard_tags_of_test_metrics_and_the_learning_rate() -> None:
     """Test metrics and figures (`test/...`) share one group named to sort after `train` and `val`;
-    the epoch's `lr` joins the training curves; other keys keep their names."""
+    the epoch's `lr` and the training pass's times join the training curves; other keys keep their names."""
     assert tb_tag("test/acc") == "zz_test/acc"
     assert tb_tag("test/disparity/000000_10") == "zz_test/disparity/000000_10"
     assert tb_tag("lr") == "train/lr"
-    for key in ("val/acc", "train/loss", "train/lr_step", "testing/acc", "test", "probe/acc", "val/lr", "time/epoch_s"):
+    assert tb_tag("time/epoch_s") == "train/epoch_s" and tb_tag("time/samples_per_s") == "train/samples_per_s"
+    for key in ("val/acc", "train/loss", "train/lr_step", "testing/acc", "test", "probe/acc", "val/lr", "time", "timer/x"):
         assert tb_tag(key) == key
 
 
@@ -109,7 +114,8 @@ def test_sweep_columns_are_a_run_of_their_own_named_for_them(tmp_path: Path) -> 
 
     legacy = tmp_path / f"events.out.tfevents.1.host.1.0{SWEEP_SUFFIX}"
     legacy.write_bytes(b"")
-    runs = [{"optimizer": "sgd", "seed": 1}, {"optimizer": "adam", "seed": 2}]
+    runs = [{"optimizer": "sgd", "seed": 1, "model": "mlp", "lr": 0.1}, {"optimizer": "adam", "seed": 2, "model": "mlp", "lr": 0.1},
+            {"optimizer": "adam", "seed": 1, "model": "mlp", "lr": 0.1, "dropout": 0.5}]
     write_sweep_hparams(tmp_path, runs, ["val/acc", "test/acc"])
     write_sweep_hparams(tmp_path, runs, ["val/acc", "test/acc", "test/loss"])
     assert SWEEP_RUN == "sweep-hparams" and not legacy.exists()
@@ -117,12 +123,14 @@ def test_sweep_columns_are_a_run_of_their_own_named_for_them(tmp_path: Path) -> 
     assert len(list((tmp_path / SWEEP_RUN).glob("events.out.tfevents.*"))) == 1
     assert experiment_metrics(tmp_path / SWEEP_RUN) == [("val/acc", ""), ("zz_test/acc", "test/acc"),
                                                          ("zz_test/loss", "test/loss")]
+    differs = {h.name: h.differs for h in read_experiment(tmp_path / SWEEP_RUN).hparam_infos}
+    assert differs == {"optimizer": True, "seed": True, "model": False, "lr": False, "dropout": False}  # dropout: one value
 
 
 def test_layout_written_at_first_validation_and_final_metrics_at_the_last_epoch(tmp_path: Path) -> None:
     run = tmp_path / "run"
     logger = RunLogger(run)
-    logger.scalars({"train/loss": 1.0, "lr": 0.1}, 1)
+    logger.scalars({"train/loss": 1.0, "lr": 0.1, "time/epoch_s": 2.5}, 1)
     assert not logger._layout_written  # no validation yet: the main metric is unknown
     logger.scalars({"val/loss": 0.9, "val/acc": 0.5}, 1)
     assert logger._layout_written
@@ -137,6 +145,7 @@ def test_layout_written_at_first_validation_and_final_metrics_at_the_last_epoch(
     assert "zz_test/loss" not in scalars  # not finite: not logged
     assert not any(t.startswith("test/") for t in scalars)
     assert scalars["train/lr"] == [(1, pytest.approx(0.1))] and "lr" not in scalars  # the epoch's lr among the curves
+    assert scalars["train/epoch_s"] == [(1, pytest.approx(2.5))] and not any(t.startswith("time/") for t in scalars)
     assert experiment_metrics(run) == [("val/loss", ""), ("val/acc", ""), ("zz_test/acc", "test/acc")]
 
 

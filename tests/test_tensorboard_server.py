@@ -123,6 +123,9 @@ def test_custom_scalars_layout_is_served(server: str) -> None:
 
 def test_hparams_session_groups_carry_the_metric_values(server: str, sweep_dir: Path) -> None:
     experiment = get(server, "data/plugin/hparams/experiment", {"experimentName": ""})
+    varying = [h["name"] for h in experiment["hparamInfos"] if h.get("differs")]
+    # the optimizer presets' own lr differ (sgd 0.1, adam 0.01); adam's betas, in adam's jobs only, do not
+    assert varying == ["optimizer", "optimizer.lr", "seed"] == [h["name"] for h in experiment["hparamInfos"][:3]]
     metric_tags = {m["name"]["tag"] for m in experiment["metricInfos"]}
     assert {"val/loss", "val/acc", "zz_test/acc"} <= metric_tags and not any(t.startswith("hparams/") for t in metric_tags)
     shown = {m["name"]["tag"]: m.get("displayName", "") for m in experiment["metricInfos"]}
@@ -232,10 +235,12 @@ def test_the_ported_frontend_order_on_known_pairs() -> None:
 
 
 def test_time_series_shows_the_curves_before_the_final_test_group(server: str) -> None:
-    """Every scalar and image tag of the sweep, grouped and ordered as the Time Series tab does:
-    the test metrics and figures are one group, after `train` and `val`."""
+    """Every scalar and image tag of the sweep, grouped and ordered as the Time Series tab does: the
+    training curves first (with lr and the epoch's times), the test metrics and figures one group
+    after `train` and `val`; the lab's static 2x2 plot (`training_plot`) sorts between them."""
     scalars, images = get(server, "data/plugin/scalars/tags"), get(server, "data/plugin/images/tags")
     tags = {tag for name in JOBS for tag in [*scalars[name], *images[name]]}
     assert {"zz_test/acc", "zz_test/confusion_matrix", "zz_test/decision_surface", "training_plot"} <= tags
+    assert {"train/epoch_s", "train/samples_per_s", "train/lr"} <= tags and not any(t.startswith("time/") for t in tags)
     groups = time_series_groups(tags)
-    assert groups == ["time", "train", "training_plot", "val", "zz_test"]
+    assert groups == ["train", "training_plot", "val", "zz_test"]  # the first two start open

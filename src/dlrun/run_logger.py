@@ -22,13 +22,16 @@ OTHER_METRICS = "other metrics: train vs val"
 
 
 def tb_tag(key: str) -> str:
-    """The TensorBoard tag of a metric or figure key. `test/*` (one point or figure at the end) go to
-    FINAL_GROUP: TensorBoard's Time Series orders its card groups (the tag up to the first `/`) by
-    name and expands the first two, so a `test` group would come before `train` and `val`.
-    The epoch's `lr` goes to `train/lr`, next to the curves instead of a group of its own."""
+    """The TensorBoard tag of a metric or figure key (results.json and metrics.csv keep the keys).
+    TensorBoard's Time Series orders its card groups (the tag up to the first `/`) by name and opens
+    only the first two, so `test/*` (one point or figure at the end) go to FINAL_GROUP, after `train`
+    and `val`, and the training pass's `lr` and `time/*` (seconds, samples/s) join its curves in
+    `train/` instead of groups of their own that would come first."""
     split, slash, rest = key.partition("/")
     if slash and split == "test":
         return f"{FINAL_GROUP}/{rest}"
+    if slash and split == "time":
+        return f"train/{rest}"
     return EPOCH_LR_TAG if key == "lr" else key
 
 
@@ -62,10 +65,12 @@ def _hparam_value(value: Any) -> int | float | str | bool:
     return value if isinstance(value, (int, float, str, bool)) else str(value)
 
 
-def _hparams_summaries(hparams: dict[str, Any], metrics: list[str], domains: dict[str, list[Any]] | None = None) -> Any:
+def _hparams_summaries(hparams: dict[str, Any], metrics: list[str], domains: dict[str, list[Any]] | None = None,
+                       differs: Iterable[str] = ()) -> Any:
     """torch's HParams summaries (experiment, session start, session end) whose metric columns are
     the TensorBoard tags of the metric keys, each displayed as its key (`zz_test/acc` as `test/acc`,
-    as in results.json and `dlrun compare`)."""
+    as in results.json and `dlrun compare`); the hyperparameters in `differs` are marked as varying
+    (the HParams tab lists those first and shows the first five)."""
     from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
@@ -76,14 +81,18 @@ def _hparams_summaries(hparams: dict[str, Any], metrics: list[str], domains: dic
     for info in data.experiment.metric_infos:
         if keys[info.name.tag] != info.name.tag:
             info.display_name = keys[info.name.tag]
+    differs = set(differs)
+    for hparam in data.experiment.hparam_infos:
+        hparam.differs = hparam.name in differs
     value.metadata.plugin_data.content = data.SerializeToString()
     return exp, ssi, sei
 
 
 def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], metric_names: list[str]) -> None:
     """The HParams column definitions of a sweep, in the event file of <sweep dir>/SWEEP_RUN: every
-    hyperparameter of any job (strings with their values as a discrete domain) and the metrics
-    (the tags the runs log), so `tensorboard --logdir <sweep dir>` lists every job in one table.
+    hyperparameter of any job (strings with their values as a discrete domain; those that vary
+    marked, so the tab shows them first) and the metrics (the tags the runs log), so
+    `tensorboard --logdir <sweep dir>` lists every job in one table.
     TensorBoard lists the subdir as a run named SWEEP_RUN (it has no data of its own)."""
     from torch.utils.tensorboard import SummaryWriter
 
@@ -99,7 +108,8 @@ def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], met
         else:
             first[key] = str(values[0])
             domains[key] = sorted({str(v) for v in values})
-    exp, _, _ = _hparams_summaries(first, metric_names, domains)  # the same tags as the logged metrics
+    varying = [k for k, values in columns.items() if len({str(v) for v in values}) > 1]  # as TensorBoard's own `differs`
+    exp, _, _ = _hparams_summaries(first, metric_names, domains, varying)  # the same tags as the logged metrics
     run = Path(sweep_dir) / SWEEP_RUN
     for old in [*run.glob(f"events.out.tfevents.*{SWEEP_SUFFIX}"), *Path(sweep_dir).glob(f"events.out.tfevents.*{SWEEP_SUFFIX}")]:
         old.unlink()  # a resumed sweep's previous columns (in the sweep dir itself: written by older versions)
