@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 PAGES = {"tb_time_series.png": "#timeseries", "tb_hparams.png": "#hparams", "tb_custom_scalars.png": "#custom_scalars"}
+WIDE = {"tb_hparams.png": "2400,600"}  # wide enough for the five hyperparameter and five metric columns shown
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 GROUP = re.compile(r'class="group-title" title="([^"]*)".*?svgicon="expand_(less|more)', re.S)  # TensorBoard 2.x DOM
 
@@ -80,7 +81,7 @@ def main() -> int:
     proc, url = start_tensorboard(opts.logdir)
     try:
         for name, fragment in PAGES.items():
-            screenshot(browser, url + fragment, opts.out / name, opts.size, opts.wait_ms)
+            screenshot(browser, url + fragment, opts.out / name, WIDE.get(name, opts.size), opts.wait_ms)
             print(f"wrote {opts.out / name}")
         print("Time Series groups: " + ", ".join(time_series_groups(browser, url, opts.wait_ms)))
     finally:
