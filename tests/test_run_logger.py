@@ -115,7 +115,8 @@ def test_sweep_columns_are_a_run_of_their_own_named_for_them(tmp_path: Path) -> 
     legacy = tmp_path / f"events.out.tfevents.1.host.1.0{SWEEP_SUFFIX}"
     legacy.write_bytes(b"")
     runs = [{"optimizer": "sgd", "seed": 1, "model": "mlp", "lr": 0.1}, {"optimizer": "adam", "seed": 2, "model": "mlp", "lr": 0.1},
-            {"optimizer": "adam", "seed": 1, "model": "mlp", "lr": 0.1, "dropout": 0.5}]
+            {"optimizer": "adam", "seed": 1, "model": "mlp", "lr": 0.1, "dropout": 0.5, "epochs": 3},
+            {"optimizer": "adam", "seed": 1, "model": "mlp", "lr": 0.1, "epochs": 3.0}]
     write_sweep_hparams(tmp_path, runs, ["val/acc", "test/acc"])
     write_sweep_hparams(tmp_path, runs, ["val/acc", "test/acc", "test/loss"])
     assert SWEEP_RUN == "sweep-hparams" and not legacy.exists()
@@ -124,7 +125,8 @@ def test_sweep_columns_are_a_run_of_their_own_named_for_them(tmp_path: Path) -> 
     assert experiment_metrics(tmp_path / SWEEP_RUN) == [("val/acc", ""), ("zz_test/acc", "test/acc"),
                                                          ("zz_test/loss", "test/loss")]
     differs = {h.name: h.differs for h in read_experiment(tmp_path / SWEEP_RUN).hparam_infos}
-    assert differs == {"optimizer": True, "seed": True, "model": False, "lr": False, "dropout": False}  # dropout: one value
+    assert differs == {"optimizer": True, "seed": True, "model": False, "lr": False, "dropout": False,  # dropout: one value
+                       "epochs": False}  # 3 and 3.0: one number
 
 
 def test_layout_written_at_first_validation_and_final_metrics_at_the_last_epoch(tmp_path: Path) -> None:

@@ -102,16 +102,19 @@ def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], met
             columns.setdefault(key, []).append(_hparam_value(value))
     first: dict[str, Any] = {}
     domains: dict[str, list[Any]] = {}
+    varying = []  # more than one value among the jobs that have the key, as TensorBoard's own `differs`
     for key, values in columns.items():
         if all(isinstance(v, (int, float)) for v in values):  # bools too: TensorBoard stores them as numbers
-            first[key] = float(values[0])
+            first[key], distinct = float(values[0]), {float(v) for v in values}
         else:
-            first[key] = str(values[0])
-            domains[key] = sorted({str(v) for v in values})
-    varying = [k for k, values in columns.items() if len({str(v) for v in values}) > 1]  # as TensorBoard's own `differs`
+            first[key], distinct = str(values[0]), {str(v) for v in values}
+            domains[key] = sorted(distinct)
+        if len(distinct) > 1:
+            varying.append(key)
     exp, _, _ = _hparams_summaries(first, metric_names, domains, varying)  # the same tags as the logged metrics
     run = Path(sweep_dir) / SWEEP_RUN
-    for old in [*run.glob(f"events.out.tfevents.*{SWEEP_SUFFIX}"), *Path(sweep_dir).glob(f"events.out.tfevents.*{SWEEP_SUFFIX}")]:
+    pattern = f"events.out.tfevents.*{SWEEP_SUFFIX}"
+    for old in [*run.glob(pattern), *Path(sweep_dir).glob(pattern)]:
         old.unlink()  # a resumed sweep's previous columns (in the sweep dir itself: written by older versions)
     writer = SummaryWriter(log_dir=str(run), filename_suffix=SWEEP_SUFFIX)
     writer._get_file_writer().add_summary(exp)
