@@ -1,5 +1,6 @@
 """Screenshots of TensorBoard's Time Series, HParams and custom-scalars pages for the docs, rendered
-with headless Chromium from a real server on loopback (not part of the tests: needs a browser).
+with headless Chromium from a real server on loopback (not part of the tests: needs a browser), and
+the Time Series card groups in the order the browser shows them, marking the ones it opens.
 
     dlrun train -m optimizer=sgd,adam seed=1,2 trainer.max_epochs=3 hydra.sweep.dir=/tmp/tb-sweep
     python scripts/tb_screenshots.py /tmp/tb-sweep --out docs/img
@@ -18,7 +19,9 @@ import urllib.request
 from pathlib import Path
 
 PAGES = {"tb_time_series.png": "#timeseries", "tb_hparams.png": "#hparams", "tb_custom_scalars.png": "#custom_scalars"}
+WIDE = {"tb_hparams.png": "2400,600"}  # wide enough for the five hyperparameter and five metric columns shown
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+GROUP = re.compile(r'class="group-title" title="([^"]*)".*?svgicon="expand_(less|more)', re.S)  # TensorBoard 2.x DOM
 
 
 def start_tensorboard(logdir: Path, timeout_s: float = 60.0) -> tuple[subprocess.Popen[str], str]:
@@ -55,6 +58,14 @@ def screenshot(browser: str, url: str, path: Path, size: str, wait_ms: int) -> N
     Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)  # a small file for the docs
 
 
+def time_series_groups(browser: str, url: str, wait_ms: int) -> list[str]:
+    """The Time Series card groups as rendered (from the page's DOM), "(open)" after expanded ones."""
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,900",
+                          f"--virtual-time-budget={wait_ms}", "--dump-dom", url + "#timeseries"],
+                         check=True, capture_output=True, text=True, timeout=120).stdout
+    return [name + (" (open)" if icon == "less" else "") for name, icon in GROUP.findall(dom)]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("logdir", type=Path, help="a sweep dir (or any TensorBoard logdir)")
@@ -70,8 +81,9 @@ def main() -> int:
     proc, url = start_tensorboard(opts.logdir)
     try:
         for name, fragment in PAGES.items():
-            screenshot(browser, url + fragment, opts.out / name, opts.size, opts.wait_ms)
+            screenshot(browser, url + fragment, opts.out / name, WIDE.get(name, opts.size), opts.wait_ms)
             print(f"wrote {opts.out / name}")
+        print("Time Series groups: " + ", ".join(time_series_groups(browser, url, opts.wait_ms)))
     finally:
         proc.terminate()
         proc.wait(timeout=10)

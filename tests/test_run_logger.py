@@ -1,17 +1,21 @@
 """RunLogger's TensorBoard output: the custom-scalars layout (the lab's 2x2 training plot) chosen from
-the logged tags, and HParams metrics that are the run's own tags (no `hparams/*` copies)."""
+the logged tags, HParams metrics that are the run's own tags (no `hparams/*` copies), the tags of
+test metrics and the learning rate, and the sweep's HParams columns in a run of their own."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
-from dlrun.run_logger import OTHER_METRICS, TRAINING, RunLogger, custom_scalars_layout
+from dlrun.run_logger import OTHER_METRICS, TRAINING, RunLogger, custom_scalars_layout, tb_tag, write_sweep_hparams
 
-CLASSIFICATION = ["train/loss", "train/acc", "train/loss_step", "train/grad_norm", "lr", "time/epoch_s",
-                  "val/loss", "val/acc", "val/f1"]
-STEREO = ["train/loss", "train/patch_acc", "train/grad_norm", "lr", "val/loss", "val/patch_acc", "val/acc", "val/epe"]
+CLASSIFICATION = ["train/loss", "train/acc", "train/loss_step", "train/grad_norm", "train/lr", "train/lr_step",
+                  "train/epoch_s", "train/samples_per_s", "val/loss", "val/acc", "val/f1"]
+STEREO = ["train/loss", "train/patch_acc", "train/grad_norm", "train/lr", "train/lr_step", "val/loss", "val/patch_acc",
+          "val/acc", "val/epe"]
 
 
 def test_classification_layout_is_the_labs_2x2_plot() -> None:
@@ -20,7 +24,7 @@ def test_classification_layout_is_the_labs_2x2_plot() -> None:
     assert layout[TRAINING] == {
         "loss": ["Multiline", ["^train/loss$", "^val/loss$"]],
         "acc": ["Multiline", ["^train/acc$", "^val/acc$"]],
-        "learning rate": ["Multiline", ["^lr$"]],
+        "learning rate": ["Multiline", ["^train/lr$"]],  # the epoch's lr, not the per-step train/lr_step
         "gradient norm": ["Multiline", ["^train/grad_norm$"]],
     }
     assert layout[OTHER_METRICS] == {"f1": ["Multiline", ["^train/f1$", "^val/f1$"]]}
@@ -61,10 +65,74 @@ def read_events(run_dir: Path) -> tuple[dict[str, list[tuple[int, float]]], list
     return scalars, titles
 
 
+def read_experiment(run_dir: Path) -> Any:
+    """The HParams experiment (column definitions) in a run's event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return metadata.parse_experiment_plugin_data(acc.PluginTagToContent(metadata.PLUGIN_NAME)[metadata.EXPERIMENT_TAG])
+
+
+def experiment_metrics(run_dir: Path) -> list[tuple[str, str]]:
+    """(tag, display name) of the metric columns of the HParams experiment in a run's event files."""
+    return [(m.name.tag, m.display_name) for m in read_experiment(run_dir).metric_infos]
+
+
+def test_tensorboard_tags_of_test_metrics_and_the_learning_rate() -> None:
+    """Test metrics and figures (`test/...`) share one group named to sort after `train` and `val`;
+    the epoch's `lr` and the training pass's times join the training curves; other keys keep their names."""
+    assert tb_tag("test/acc") == "zz_test/acc"
+    assert tb_tag("test/disparity/000000_10") == "zz_test/disparity/000000_10"
+    assert tb_tag("lr") == "train/lr"
+    assert tb_tag("time/epoch_s") == "train/epoch_s" and tb_tag("time/samples_per_s") == "train/samples_per_s"
+    for key in ("val/acc", "train/loss", "train/lr_step", "testing/acc", "test", "probe/acc", "val/lr", "time", "timer/x"):
+        assert tb_tag(key) == key
+
+
+def test_figures_and_text_of_the_test_split_share_the_final_group(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = RunLogger(tmp_path / "run")
+    image = np.zeros((4, 6, 3), dtype=np.uint8)
+    logger.image("test/confusion_matrix", image, png_name="cm.png")
+    logger.image("val/attention", image, step=2)
+    logger.text("test/per_class_metrics", "| class | acc |")
+    logger.close()
+    acc = EventAccumulator(str(tmp_path / "run"))
+    acc.Reload()
+    assert sorted(acc.Tags()["images"]) == ["val/attention", "zz_test/confusion_matrix"]
+    assert list(acc.PluginTagToContent("text")) == ["zz_test/per_class_metrics/text_summary"]  # torch adds the suffix
+    assert (tmp_path / "run" / "cm.png").is_file()  # the PNG's name is the caller's
+
+
+def test_sweep_columns_are_a_run_of_their_own_named_for_them(tmp_path: Path) -> None:
+    """The sweep's HParams columns go to <sweep>/sweep-hparams, not the sweep dir (TensorBoard's
+    run `.`); writing them again (a resumed sweep) replaces the old file there and in the sweep dir."""
+    from dlrun.run_logger import SWEEP_RUN, SWEEP_SUFFIX
+
+    legacy = tmp_path / f"events.out.tfevents.1.host.1.0{SWEEP_SUFFIX}"
+    legacy.write_bytes(b"")
+    runs = [{"optimizer": "sgd", "seed": 1, "model": "mlp", "lr": 0.1}, {"optimizer": "adam", "seed": 2, "model": "mlp", "lr": 0.1},
+            {"optimizer": "adam", "seed": 1, "model": "mlp", "lr": 0.1, "dropout": 0.5, "epochs": 3},
+            {"optimizer": "adam", "seed": 1, "model": "mlp", "lr": 0.1, "epochs": 3.0}]
+    write_sweep_hparams(tmp_path, runs, ["val/acc", "test/acc"])
+    write_sweep_hparams(tmp_path, runs, ["val/acc", "test/acc", "test/loss"])
+    assert SWEEP_RUN == "sweep-hparams" and not legacy.exists()
+    assert not list(tmp_path.glob("events.out.tfevents.*"))
+    assert len(list((tmp_path / SWEEP_RUN).glob("events.out.tfevents.*"))) == 1
+    assert experiment_metrics(tmp_path / SWEEP_RUN) == [("val/acc", ""), ("zz_test/acc", "test/acc"),
+                                                         ("zz_test/loss", "test/loss")]
+    differs = {h.name: h.differs for h in read_experiment(tmp_path / SWEEP_RUN).hparam_infos}
+    assert differs == {"optimizer": True, "seed": True, "model": False, "lr": False, "dropout": False,  # dropout: one value
+                       "epochs": False}  # 3 and 3.0: one number
+
+
 def test_layout_written_at_first_validation_and_final_metrics_at_the_last_epoch(tmp_path: Path) -> None:
     run = tmp_path / "run"
     logger = RunLogger(run)
-    logger.scalars({"train/loss": 1.0, "lr": 0.1}, 1)
+    logger.scalars({"train/loss": 1.0, "lr": 0.1, "time/epoch_s": 2.5}, 1)
     assert not logger._layout_written  # no validation yet: the main metric is unknown
     logger.scalars({"val/loss": 0.9, "val/acc": 0.5}, 1)
     assert logger._layout_written
@@ -75,8 +143,12 @@ def test_layout_written_at_first_validation_and_final_metrics_at_the_last_epoch(
     assert titles == [TRAINING]
     assert not any(t.startswith("hparams/") for t in scalars)
     assert scalars["val/loss"] == [(1, pytest.approx(0.9)), (2, pytest.approx(0.7))]  # the curve, not duplicated
-    assert scalars["test/acc"] == [(2, pytest.approx(0.55))]
-    assert "test/loss" not in scalars  # not finite: not logged
+    assert scalars["zz_test/acc"] == [(2, pytest.approx(0.55))]  # test/acc, in the group sorted after the curves
+    assert "zz_test/loss" not in scalars  # not finite: not logged
+    assert not any(t.startswith("test/") for t in scalars)
+    assert scalars["train/lr"] == [(1, pytest.approx(0.1))] and "lr" not in scalars  # the epoch's lr among the curves
+    assert scalars["train/epoch_s"] == [(1, pytest.approx(2.5))] and not any(t.startswith("time/") for t in scalars)
+    assert experiment_metrics(run) == [("val/loss", ""), ("val/acc", ""), ("zz_test/acc", "test/acc")]
 
 
 def test_run_without_validation_gets_its_layout_with_hparams(tmp_path: Path) -> None:
@@ -85,7 +157,7 @@ def test_run_without_validation_gets_its_layout_with_hparams(tmp_path: Path) -> 
     logger.hparams({"seed": 1}, {"test/acc": 0.5})
     logger.close()
     scalars, titles = read_events(tmp_path / "run")
-    assert titles == [TRAINING] and scalars["test/acc"] == [(1, pytest.approx(0.5))]
+    assert titles == [TRAINING] and scalars["zz_test/acc"] == [(1, pytest.approx(0.5))]
 
 
 def test_no_tensorboard_writes_nothing(tmp_path: Path) -> None:

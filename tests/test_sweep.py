@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conftest import FAST, job_dir, read_results
+from dlrun.run_logger import tb_tag
 
 ONE_EPOCH = ["trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.device=cpu"]
 STEPS_PER_EPOCH = 17  # gmm2d default: 1080 training samples in batches of 64
@@ -65,7 +66,8 @@ def manifest(sweep_dir: Path) -> dict[str, Any]:
 
 def tensorboard_hparams(logdir: Path) -> tuple[dict[str, Any], dict[str, tuple[dict[str, Any], dict[str, float]]]]:
     """What TensorBoard's HParams tab shows for `logdir`: its column definitions and, per session
-    (run), the hyperparameters and metric values, read through TensorBoard's own plugin."""
+    (run), the hyperparameters and metric values by column title (a metric's display name, else its
+    tag: `zz_test/acc` is titled `test/acc`), read through TensorBoard's own plugin."""
     from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
     from tensorboard.plugins import base_plugin
     from tensorboard.plugins.hparams import hparams_plugin
@@ -87,7 +89,9 @@ def tensorboard_hparams(logdir: Path) -> tuple[dict[str, Any], dict[str, tuple[d
     experiment = call("/experiment", {"experimentName": ""})
     groups = call("/session_groups", {"experimentName": "", "startIndex": 0, "sliceSize": 100, "colParams": [],
                                       "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]})
-    sessions = {g["name"]: (g["hparams"], {m["name"]["tag"]: m["value"] for m in g["metricValues"]}) for g in groups["sessionGroups"]}
+    titles = {m["name"]["tag"]: m.get("displayName") or m["name"]["tag"] for m in experiment["metricInfos"]}
+    sessions = {g["name"]: (g["hparams"], {titles[m["name"]["tag"]]: m["value"] for m in g["metricValues"]})
+                for g in groups["sessionGroups"]}
     return experiment, sessions
 
 
@@ -134,7 +138,8 @@ def test_grid_x_seeds_sweep_then_compare_matches_results(tmp_path: Path, capsys:
     assert {"optimizer.lr", "seed", "model"} <= set(columns)
     reported = [*runs["0"]["best"], *runs["0"]["test"]]  # validation and test metrics
     assert {"val/loss", "val/acc", "test/loss", "test/acc"} <= set(reported)
-    assert sorted(m["name"]["tag"] for m in experiment["metricInfos"]) == sorted(reported)  # the logged tags
+    assert sorted(m["name"]["tag"] for m in experiment["metricInfos"]) == sorted(map(tb_tag, reported))  # the logged tags
+    assert sorted(m.get("displayName") or m["name"]["tag"] for m in experiment["metricInfos"]) == sorted(reported)
     assert sorted(sessions) == sorted(j["dir"] for j in jobs.values())  # one session per job, named by its dir
     for name, (hparams, metrics) in sessions.items():
         results = runs[next(n for n, j in jobs.items() if j["dir"] == name)]
@@ -305,7 +310,7 @@ def test_hparams_entry_reads_the_logged_tags_no_parallel_copies(tmp_path: Path) 
     logger.hparams({"optimizer.lr": 0.1, "model": "mlp", "seed": 1}, {"val/loss": 0.5, "test/acc": 0.9})
     logger.close()
     experiment, sessions = tensorboard_hparams(tmp_path)
-    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["val/loss", "test/acc"]
+    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["val/loss", "zz_test/acc"]  # test/acc's tag
     ((hparams, metrics),) = sessions.values()
     assert hparams == {"optimizer.lr": 0.1, "model": "mlp", "seed": 1.0}
     assert metrics == {"val/loss": pytest.approx(0.7), "test/acc": pytest.approx(0.9)}

@@ -163,7 +163,7 @@ class MetricLogger(Callback):
     def on_train_step_end(self, trainer: Trainer, fit: Fit) -> None:
         if not fit.log_step or fit.loss is None:
             return
-        metrics = {"train/loss_step": fit.loss.item(), "lr": fit.schedule.lr}
+        metrics = {"train/loss_step": fit.loss.item(), "train/lr_step": fit.schedule.lr}  # the epoch's `lr`: train/lr
         if fit.grad_norm is not None:
             metrics["train/grad_norm"] = float(fit.grad_norm)
         trainer.logger.scalars(metrics, trainer.global_step)

@@ -13,9 +13,26 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 SWEEP_SUFFIX = ".sweep-hparams"  # event file name suffix of a sweep's HParams column definitions
+SWEEP_RUN = "sweep-hparams"  # the sweep dir's subdir (a TensorBoard run) holding them, so no run is called `.`
+FINAL_GROUP = "zz_test"  # TensorBoard group of the test metrics and figures: Time Series sorts groups by tag name
+EPOCH_LR_TAG = "train/lr"  # the epoch's `lr` among the training curves (per step: `train/lr_step`)
 MAIN_METRIC_FIRST = ("acc",)  # preferred main metric of the training charts when the task logs it
 TRAINING = "training: train vs val"  # the custom-scalars category with the lab's 2x2 plot
 OTHER_METRICS = "other metrics: train vs val"
+
+
+def tb_tag(key: str) -> str:
+    """The TensorBoard tag of a metric or figure key (results.json and metrics.csv keep the keys).
+    TensorBoard's Time Series orders its card groups (the tag up to the first `/`) by name and opens
+    only the first two, so `test/*` (one point or figure at the end) go to FINAL_GROUP, after `train`
+    and `val`, and the training pass's `lr` and `time/*` (seconds, samples/s) join its curves in
+    `train/` instead of groups of their own that would come first."""
+    split, slash, rest = key.partition("/")
+    if slash and split == "test":
+        return f"{FINAL_GROUP}/{rest}"
+    if slash and split == "time":
+        return f"train/{rest}"
+    return EPOCH_LR_TAG if key == "lr" else key
 
 
 def _both(name: str) -> list[Any]:
@@ -35,7 +52,7 @@ def custom_scalars_layout(tags: Iterable[str]) -> dict[str, dict[str, list[Any]]
     charts: dict[str, list[Any]] = {"loss": _both("loss")}
     if main is not None:
         charts[main] = _both(main)
-    charts["learning rate"] = ["Multiline", ["^lr$"]]
+    charts["learning rate"] = ["Multiline", [f"^{re.escape(EPOCH_LR_TAG)}$"]]
     charts["gradient norm"] = ["Multiline", ["^train/grad_norm$"]]
     layout = {TRAINING: charts}
     others = [m for m in val if m != main]
@@ -48,12 +65,36 @@ def _hparam_value(value: Any) -> int | float | str | bool:
     return value if isinstance(value, (int, float, str, bool)) else str(value)
 
 
-def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], metric_names: list[str]) -> None:
-    """The HParams column definitions of a sweep, in the sweep dir's own event file: every
-    hyperparameter of any job (strings with their values as a discrete domain) and the
-    metrics (the tags the runs log), so `tensorboard --logdir <sweep dir>` lists every job in one table."""
-    from torch.utils.tensorboard import SummaryWriter
+def _hparams_summaries(hparams: dict[str, Any], metrics: list[str], domains: dict[str, list[Any]] | None = None,
+                       differs: Iterable[str] = ()) -> Any:
+    """torch's HParams summaries (experiment, session start, session end) whose metric columns are
+    the TensorBoard tags of the metric keys, each displayed as its key (`zz_test/acc` as `test/acc`,
+    as in results.json and `dlrun compare`); the hyperparameters in `differs` are marked as varying
+    (the HParams tab lists those first and shows the first five)."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
     from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    keys = {tb_tag(m): m for m in metrics}
+    exp, ssi, sei = hparams_summary(hparams, dict.fromkeys(keys, 0.0), hparam_domain_discrete=domains)
+    (value,) = exp.value
+    data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for info in data.experiment.metric_infos:
+        if keys[info.name.tag] != info.name.tag:
+            info.display_name = keys[info.name.tag]
+    differs = set(differs)
+    for hparam in data.experiment.hparam_infos:
+        hparam.differs = hparam.name in differs
+    value.metadata.plugin_data.content = data.SerializeToString()
+    return exp, ssi, sei
+
+
+def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], metric_names: list[str]) -> None:
+    """The HParams column definitions of a sweep, in the event file of <sweep dir>/SWEEP_RUN: every
+    hyperparameter of any job (strings with their values as a discrete domain; those that vary
+    marked, so the tab shows them first) and the metrics (the tags the runs log), so
+    `tensorboard --logdir <sweep dir>` lists every job in one table.
+    TensorBoard lists the subdir as a run named SWEEP_RUN (it has no data of its own)."""
+    from torch.utils.tensorboard import SummaryWriter
 
     columns: dict[str, list[Any]] = {}
     for params in runs_hparams:
@@ -61,24 +102,28 @@ def write_sweep_hparams(sweep_dir: Path, runs_hparams: list[dict[str, Any]], met
             columns.setdefault(key, []).append(_hparam_value(value))
     first: dict[str, Any] = {}
     domains: dict[str, list[Any]] = {}
+    varying = []  # more than one value among the jobs that have the key, as TensorBoard's own `differs`
     for key, values in columns.items():
         if all(isinstance(v, (int, float)) for v in values):  # bools too: TensorBoard stores them as numbers
-            first[key] = float(values[0])
+            first[key], distinct = float(values[0]), {float(v) for v in values}
         else:
-            first[key] = str(values[0])
-            domains[key] = sorted({str(v) for v in values})
-    metrics = {m: 0.0 for m in metric_names}  # the same tags as the logged curves and test metrics
-    exp, _, _ = hparams_summary(first, metrics, hparam_domain_discrete=domains)
-    for old in Path(sweep_dir).glob(f"events.out.tfevents.*{SWEEP_SUFFIX}"):
-        old.unlink()
-    writer = SummaryWriter(log_dir=str(sweep_dir), filename_suffix=SWEEP_SUFFIX)
+            first[key], distinct = str(values[0]), {str(v) for v in values}
+            domains[key] = sorted(distinct)
+        if len(distinct) > 1:
+            varying.append(key)
+    exp, _, _ = _hparams_summaries(first, metric_names, domains, varying)  # the same tags as the logged metrics
+    run = Path(sweep_dir) / SWEEP_RUN
+    pattern = f"events.out.tfevents.*{SWEEP_SUFFIX}"
+    for old in [*run.glob(pattern), *Path(sweep_dir).glob(pattern)]:
+        old.unlink()  # a resumed sweep's previous columns (in the sweep dir itself: written by older versions)
+    writer = SummaryWriter(log_dir=str(run), filename_suffix=SWEEP_SUFFIX)
     writer._get_file_writer().add_summary(exp)
     writer.close()
 
 
 class RunLogger:
-    """Writes scalars, figures, text and hparams to one TensorBoard event file in `run_dir`;
-    figures are also saved as PNG files in the run dir."""
+    """Writes scalars, figures, text and hparams to one TensorBoard event file in `run_dir`, each
+    under the tag `tb_tag` gives its key; figures are also saved as PNG files in the run dir."""
 
     def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
         self.run_dir = Path(run_dir)
@@ -98,8 +143,9 @@ class RunLogger:
     def scalars(self, metrics: dict[str, float], step: int) -> None:
         if self.writer is None:
             return
-        for tag, value in metrics.items():
+        for key, value in metrics.items():
             if isinstance(value, (int, float)) and math.isfinite(value):
+                tag = tb_tag(key)
                 self.writer.add_scalar(tag, value, step)
                 self._tags[tag] = step
         if not self._layout_written and any(t.startswith("val/") for t in metrics):
@@ -131,7 +177,7 @@ class RunLogger:
             from PIL import Image
 
             png.seek(0)
-            self.writer.add_image(tag, np.asarray(Image.open(png).convert("RGB")), step, dataformats="HWC")
+            self.writer.add_image(tb_tag(tag), np.asarray(Image.open(png).convert("RGB")), step, dataformats="HWC")
         return path
 
     def image(self, tag: str, image: np.ndarray, step: int = 0, png_name: str | None = None) -> Path | None:
@@ -145,33 +191,32 @@ class RunLogger:
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image).save(path)
         if self.writer is not None:
-            self.writer.add_image(tag, image, step, dataformats="HWC")
+            self.writer.add_image(tb_tag(tag), image, step, dataformats="HWC")
         return path
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
         if self.writer is not None:
-            self.writer.add_text(tag, text, step)
+            self.writer.add_text(tb_tag(tag), text, step)
 
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float], experiment: bool = True) -> None:
         """An HParams session in this run's own event file whose metrics are the run's own tags
         (TensorBoard shows a tag's last value: the last epoch's val/*, and the test/* metrics,
-        logged here once at the last epoch's step), so there is no parallel family of copies.
+        logged here once at the last epoch's step under FINAL_GROUP), so there is no parallel
+        family of copies.
         `experiment=False` (jobs of a sweep) leaves the column definitions to the sweep-level
         summary (`write_sweep_hparams`)."""
         if self.writer is None:
             return
-        from torch.utils.tensorboard.summary import hparams as hparams_summary
-
         clean = {k: _hparam_value(v) for k, v in hparams.items()}
         finite = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         val_steps = [step for tag, step in self._tags.items() if tag.startswith("val/")]
         last = max(val_steps or self._tags.values() or [0])  # the last epoch
-        for tag, value in finite.items():
-            if tag not in self._tags:  # final metrics (test/*) not logged as curves
-                self.writer.add_scalar(tag, value, last)
-                self._tags[tag] = last
+        for key, value in finite.items():
+            if tb_tag(key) not in self._tags:  # final metrics (test/*) not logged as curves
+                self.writer.add_scalar(tb_tag(key), value, last)
+                self._tags[tb_tag(key)] = last
         self.write_layout()
-        exp, ssi, sei = hparams_summary(clean, finite)
+        exp, ssi, sei = _hparams_summaries(clean, list(finite))
         file_writer = self.writer._get_file_writer()
         for summary in ((exp, ssi, sei) if experiment else (ssi, sei)):
             file_writer.add_summary(summary)
