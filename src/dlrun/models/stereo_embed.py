@@ -7,14 +7,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlrun.models.init import initialize
+
 
 class StereoEmbedding(nn.Module):
     """forward(patches) -> (B, channels) for patches of `patch_size`; forward(images, dense=True) ->
     (B, channels, H, W), the same weights with zero padding. ReLU between the convs (not after the
-    last), optional BatchNorm before each ReLU, L2-normalized output (cosine matching)."""
+    last), optional BatchNorm before each ReLU, L2-normalized output (cosine matching). `init*`,
+    `bias_init`: every conv (dlrun.models.init, ReLU's gain)."""
 
     def __init__(self, in_channels: int, channels: int = 64, num_layers: int = 4, kernel_size: int = 3,
-                 batch_norm: bool = False, normalize: bool = True) -> None:
+                 batch_norm: bool = False, normalize: bool = True, init: str = "default", init_fan: str | None = None,
+                 init_gain: float | None = None, bias_init: float | None = None) -> None:
         super().__init__()
         if in_channels < 1 or channels < 1 or num_layers < 1:
             raise ValueError(f"in_channels, channels and num_layers must be >= 1, got {in_channels}, {channels}, {num_layers}")
@@ -27,6 +31,7 @@ class StereoEmbedding(nn.Module):
         self.kernel_size = kernel_size
         self.normalize = normalize
         self.patch_size = 1 + num_layers * (kernel_size - 1)  # receptive field: 9 for 4 x 3x3
+        initialize(self, init, init_fan, init_gain, bias_init, activation="relu")
 
     def forward(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
         padding = self.kernel_size // 2 if dense else 0
