@@ -22,6 +22,7 @@ from dlrun import distributed
 from dlrun.callbacks import Callback, Checkpoint, EarlyStop, Fit, FitResult, Interrupt, MetricLogger, NanGuard, ProgressBar, TaskFigures, monitored
 from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import DataModule
+from dlrun.early_stopping import check_algorithm
 from dlrun.devices import batch_size_of, resolve_device, to_device
 from dlrun.errors import DlrunError
 from dlrun.regularizers.base import NoRegularizer, Regularizer
@@ -69,11 +70,12 @@ def deterministic_algorithms(on: bool) -> Iterator[None]:
 
 # Nested trainer options: (type, default).
 class EarlyStoppingOptions(typing.TypedDict, total=False):
-    """trainer.early_stopping (course Alg 7.1), checked key by key by dlrun.config_types."""
+    """trainer.early_stopping (course Alg 7.1; 7.2 / 7.3 in dlrun.retrain), checked key by key by dlrun.config_types."""
 
     patience: int | None
     min_delta: float
     restore_best: bool
+    algorithm: str | float
 
 
 class CheckpointOptions(typing.TypedDict, total=False):
@@ -84,7 +86,7 @@ class CheckpointOptions(typing.TypedDict, total=False):
     every_n_steps: int | None
 
 
-EARLY_STOPPING_DEFAULTS: EarlyStoppingOptions = {"patience": None, "min_delta": 0.0, "restore_best": True}
+EARLY_STOPPING_DEFAULTS: EarlyStoppingOptions = {"patience": None, "min_delta": 0.0, "restore_best": True, "algorithm": "7.1"}
 CHECKPOINT_DEFAULTS: CheckpointOptions = {"save_last": True, "save_best": True, "every_n_steps": None}
 
 
@@ -130,6 +132,7 @@ class Trainer:
         check_limit("limit_eval_batches", limit_eval_batches)
         es: dict[str, Any] = {**EARLY_STOPPING_DEFAULTS, **(early_stopping or {})}
         ckpt: dict[str, Any] = {**CHECKPOINT_DEFAULTS, **(checkpoint or {})}
+        self.early_stopping_algorithm = check_algorithm(es.pop("algorithm"))  # read by dlrun.train / dlrun.retrain
         if fast_dev_run:  # a smoke test: 1 epoch of 1 batch per split, nothing written to checkpoints/, no early stop
             max_epochs, limit_train_batches, limit_eval_batches, es["patience"] = 1, 1, 1, None
         self.run_dir = Path(run_dir)
