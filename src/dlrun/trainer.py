@@ -264,6 +264,7 @@ class Trainer:
         if len(data.loader("train", train=True)) == 0:
             raise DlrunError("the training split is empty (check the dataset size and batch settings)")
         fit = Fit(task, model, data, optimizer, schedule, regularizer or NoRegularizer(), config or {}, seed)
+        fit.regularizer.setup(data.meta)
         train_batches = distributed.shard(data.loader("train", train=True))
         fit.batches_per_epoch = limited(len(train_batches), self.limit_train)
         with deterministic_algorithms(self.deterministic):
@@ -291,11 +292,13 @@ class Trainer:
         self._call("on_train_epoch_start", fit)
         fit.model.train()
         for batch in self._batches(batches, fit.batches_per_epoch - self.batch_in_epoch):
+            batch = fit.regularizer.before_forward(fit.model, batch)  # input/label noise, augmentation, weight noise on
             with self.autocast():
                 loss, stats = fit.task.training_step(fit.model, batch)
                 penalty = fit.regularizer.penalty(fit.model)
                 total = loss if penalty is None else loss + penalty
             self.scaler.scale(total / self.accumulate).backward()
+            fit.regularizer.after_backward(fit.model)  # weight noise off before the update
             n = batch_size_of(batch)
             fit.samples += n
             fit.loss = loss.detach().float()

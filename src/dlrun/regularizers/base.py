@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,7 +23,18 @@ def selected_weights(model: nn.Module, include: Sequence[str] = ("*",), exclude:
 
 
 class Regularizer:
-    """A penalty added to the training loss and/or a projection after each optimizer step."""
+    """A penalty added to the training loss and/or a projection after each optimizer step, and/or a
+    change of each training batch (noise, augmentation) or of the weights for one forward/backward."""
+
+    def setup(self, meta: dict[str, Any]) -> None:
+        """Once before training, with the dataset's meta (e.g. num_classes)."""
+
+    def before_forward(self, model: nn.Module, batch: Any) -> Any:
+        """The training batch the model sees (called before each training forward pass)."""
+        return batch
+
+    def after_backward(self, model: nn.Module) -> None:
+        """Called after each training backward pass (e.g. to take weight noise off again)."""
 
     def penalty(self, model: nn.Module) -> torch.Tensor | None:
         """The term added to the loss (None: nothing to add)."""
