@@ -24,6 +24,7 @@ from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import DataModule
 from dlrun.early_stopping import check_algorithm
 from dlrun.devices import batch_size_of, resolve_device, to_device
+from dlrun.diagnostics import InitialLoss
 from dlrun.errors import DlrunError
 from dlrun.regularizers.base import NoRegularizer, Regularizer
 from dlrun.run_logger import RunLogger
@@ -158,7 +159,7 @@ class Trainer:
         # Order matters: the NaN guard checks before anything is logged or saved; Interrupt follows
         # Checkpoint (it relies on last.pt written at an epoch's end); EarlyStop restores the best
         # weights in on_fit_end only after Checkpoint has written the final last.pt.
-        self.callbacks: list[Callback] = [NanGuard(), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(),
+        self.callbacks: list[Callback] = [NanGuard(), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(), InitialLoss(),
                                           TaskFigures(), *([saver] if saver else []), Interrupt(saver), EarlyStop(mode, **es)]
         self.epoch = 0           # completed epochs
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
