@@ -25,6 +25,7 @@ from dlrun.data.base import DataModule
 from dlrun.early_stopping import check_algorithm
 from dlrun.devices import batch_size_of, resolve_device, to_device
 from dlrun.diagnostics import InitialLoss
+from dlrun.grad_flow import GradFlow
 from dlrun.errors import DlrunError
 from dlrun.regularizers.base import NoRegularizer, Regularizer
 from dlrun.run_logger import RunLogger
@@ -118,6 +119,7 @@ class Trainer:
         deterministic: bool = False,
         progress_bar: bool = True,
         devices: int = 1,
+        log_grad_flow: bool = False,
     ) -> None:
         positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches, "devices": devices,
                     "val_every_n_epochs": val_every_n_epochs, "log_every_n_steps": log_every_n_steps}
@@ -160,7 +162,8 @@ class Trainer:
         # Checkpoint (it relies on last.pt written at an epoch's end); EarlyStop restores the best
         # weights in on_fit_end only after Checkpoint has written the final last.pt.
         self.callbacks: list[Callback] = [NanGuard(), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(), InitialLoss(),
-                                          TaskFigures(), *([saver] if saver else []), Interrupt(saver), EarlyStop(mode, **es)]
+                                          TaskFigures(), *([saver] if saver else []), Interrupt(saver), EarlyStop(mode, **es),
+                                          *([GradFlow()] if log_grad_flow else [])]
         self.epoch = 0           # completed epochs
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
         self.global_step = 0     # optimizer steps
