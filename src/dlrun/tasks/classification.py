@@ -114,11 +114,13 @@ class ClassificationTask(BaseTask):
         self.num_classes = int(data.meta.get("num_classes", 2))
         self.class_names = list(data.meta.get("class_names") or [str(c) for c in range(self.num_classes)])
         self.loss.to(device)
+        if hasattr(self.loss, "setup"):  # a loss that needs the data, e.g. distillation's teacher
+            self.loss.setup(data, device)
 
     def training_step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         inputs, y = split_batch(batch)
         logits = model(*inputs)
-        loss = self.loss(logits, y)
+        loss = self.loss(logits, y, *inputs) if getattr(self.loss, "takes_inputs", False) else self.loss(logits, y)
         acc = (predictions(logits.detach()) == y).float().mean()
         return loss, {"acc": acc}
 
