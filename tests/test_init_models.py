@@ -139,3 +139,23 @@ def test_every_model_config_takes_the_shared_options(name: str) -> None:
     assert (biases or name == "resnet_small") and all(torch.all(b == 0.25) for b in biases)  # resnet has no biases
     with pytest.raises((ValueError, InstantiationException), match="unknown init_fan"):
         instantiate(compose_config([f"model={name}", "model.init=xavier_normal", "model.init_fan=sideways"]).model, **SIZES[name])
+
+
+def test_layer_norm_where_batch_norm_is_a_choice() -> None:
+    torch.manual_seed(0)
+    text = TextRNN(50, 2, embedding_dim=8, hidden_size=8, num_layers=1, head=[16], layer_norm=True)
+    assert any(isinstance(m, nn.LayerNorm) for m in text.head.modules())
+    baseline = TextBaseline(50, 2, embedding_dim=8, hidden=[16], layer_norm=True)
+    assert isinstance(baseline.mlp.net[2], nn.LayerNorm) and baseline.mlp.net[1].bias is None
+    metric = SimpleMetricEmbedding(1, emb_size=8, norm="layer")
+    x = torch.randn(3, 1, 28, 28) * 5 + 2
+    normed = metric.features[0][0](x)  # each sample: zero mean, unit variance over (C, H, W)
+    assert normed.flatten(1).mean(1).abs().max() < 1e-5 and normed.flatten(1).var(1, unbiased=False).sub(1).abs().max() < 1e-3
+    stereo = StereoEmbedding(1, channels=16, layer_norm=True)
+    patch = torch.randn(2, 1, 9, 9)
+    image = torch.zeros(2, 1, 20, 20)
+    image[:, :, 5:14, 5:14] = patch
+    # per-position statistics: the dense output at the patch centre equals the patch's embedding
+    assert torch.allclose(stereo(image, dense=True)[:, :, 9, 9], stereo(patch), atol=1e-5)
+    with pytest.raises(ValueError, match="batch_norm or layer_norm"):
+        StereoEmbedding(1, batch_norm=True, layer_norm=True)

@@ -8,13 +8,16 @@ from torch import nn
 
 from dlrun.models.init import initialize
 
-NORMS = ("batch", "group")
+NORMS = ("batch", "group", "layer")
 
 
 def make_norm(kind: str, channels: int, groups: int) -> nn.Module:
-    """BatchNorm2d, or GroupNorm with `groups` groups (fewer when there are fewer channels)."""
+    """BatchNorm2d, GroupNorm with `groups` groups (fewer when there are fewer channels), or layer norm:
+    one group, i.e. each sample normalised over all its channels and positions (per-channel γ, β)."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
     num_groups = min(groups, channels)
     if channels % num_groups:
         raise ValueError(f"group norm: {channels} channels are not divisible into {num_groups} groups")
@@ -31,7 +34,7 @@ class NormReluConv(nn.Sequential):
 class SimpleMetricEmbedding(nn.Module):
     """`SimpleMetricEmbedding(input_channels, emb_size)` of lab 4: (B, C, 28, 28) -> (B, emb_size).
 
-    norm: 'batch' (the lab's "BN" name) or 'group' (its English text says group normalization);
+    norm: 'batch' (the lab's "BN" name), 'group' (its English text says group normalization) or 'layer';
     groups: GroupNorm groups (a 1-channel input gets one group). `init*`, `bias_init`: every conv
     (dlrun.models.init, ReLU's gain; there is no logits layer, so no head_init).
     """

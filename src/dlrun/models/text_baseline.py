@@ -14,7 +14,8 @@ from dlrun.models.text_layers import POOLINGS, make_embedding, num_outputs, padd
 
 class TextBaseline(nn.Module):
     """forward(tokens (B, T), lengths (B,)) -> logits (B, 1) or (B, num_classes). `init*`, `bias_init`,
-    `head_init`: the MLP's (dlrun.models.init); the embedding keeps N(0, 1) or its pretrained vectors."""
+    `head_init`: the MLP's (dlrun.models.init); the embedding keeps N(0, 1) or its pretrained vectors.
+    layer_norm: LayerNorm before each hidden activation of the MLP."""
 
     def __init__(
         self,
@@ -28,6 +29,7 @@ class TextBaseline(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         single_logit: bool = False,
+        layer_norm: bool = False,
         init: str = "default",
         init_fan: str | None = None,
         init_gain: float | None = None,
@@ -40,7 +42,7 @@ class TextBaseline(nn.Module):
         self.pooling = pooling
         self.embedding = make_embedding(vocab_size, embedding_dim, pretrained_embeddings, freeze_embeddings)
         self.mlp = MLP(embedding_dim, num_outputs(num_classes, single_logit), hidden, activation, dropout,
-                       init=init, init_fan=init_fan, init_gain=init_gain, bias_init=bias_init, head_init=head_init)
+                       layer_norm=layer_norm, init=init, init_fan=init_fan, init_gain=init_gain, bias_init=bias_init, head_init=head_init)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = padding_mask(lengths, tokens.shape[1])
