@@ -142,3 +142,13 @@ def test_noise_reaches_training_and_std_zero_changes_nothing(tmp_path: Path) -> 
         assert train_in_process([*overrides, *SHORT], tmp_path / name) == 0
         loss[name] = read_results(tmp_path / name)["final"]["train/loss"]
     assert loss["zero"] == loss["none"] and math.isfinite(loss["noisy"]) and loss["noisy"] != loss["none"]
+
+
+def test_weight_selection_follows_a_new_model() -> None:
+    reg = L2Penalty(1.0)
+    for value in (1.0, 2.0, 3.0):  # each model freed before the next is built: ids may repeat
+        layer = nn.Linear(2, 1, bias=False)
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        assert reg.penalty(layer).item() == pytest.approx(0.5 * 2 * value**2)
+        del layer

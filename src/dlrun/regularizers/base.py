@@ -54,11 +54,12 @@ class WeightSelection(Regularizer):
     def __init__(self, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()) -> None:
         self.include = list(include)
         self.exclude = list(exclude)
-        self._cache: tuple[int, list[torch.Tensor]] | None = None
+        self._cache: tuple[nn.Module, list[torch.Tensor]] | None = None
 
     def weights(self, model: nn.Module) -> list[torch.Tensor]:
-        if self._cache is None or self._cache[0] != id(model):
-            self._cache = (id(model), selected_weights(model, self.include, self.exclude))
+        # keyed by the model itself, not id(): a re-built model (early stopping 7.2) may reuse a freed id
+        if self._cache is None or self._cache[0] is not model:
+            self._cache = (model, selected_weights(model, self.include, self.exclude))
         return self._cache[1]
 
 
