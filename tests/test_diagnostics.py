@@ -39,3 +39,9 @@ def test_a_run_prints_its_step_0_loss_near_ln_3(tmp_path: Path, capsys: pytest.C
     line = re.search(r"step 0: loss (\S+)  ln C (\S+) \(C = 3\)", capsys.readouterr().out)
     assert line is not None and float(line.group(2)) == pytest.approx(math.log(3), abs=1e-4)
     assert float(line.group(1)) == pytest.approx(math.log(3), abs=0.15)  # the default MLP starts near uniform
+
+
+def test_more_class_scores_than_classes_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = train_in_process(["model.num_classes=7", "trainer.max_epochs=1", "trainer.progress_bar=false"], tmp_path / "run")
+    assert code == 2
+    assert "model: outputs 7 class scores but the dataset has 3 classes" in capsys.readouterr().err

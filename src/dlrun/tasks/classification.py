@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dlrun.data.base import DataModule, TensorSplits
+from dlrun.errors import DlrunError
 from dlrun.run_logger import RunLogger
 from dlrun.tasks.base import BaseTask
 
@@ -132,6 +133,9 @@ class ClassificationTask(BaseTask):
         for batch in batches:
             inputs, y = split_batch(batch)
             logits = model(*inputs)
+            if logits.dim() == 2 and logits.shape[1] not in (1, self.num_classes):  # predictions must index the confusion matrix
+                raise DlrunError(f"model: outputs {logits.shape[1]} class scores but the dataset has {self.num_classes} classes "
+                                 "(leave model.num_classes null to take it from the dataset)")
             batch_loss = self.loss(logits, y).float() * len(y)
             loss_total = batch_loss if loss_total is None else loss_total + batch_loss
             confusion += confusion_matrix(y, predictions(logits), self.num_classes).cpu()
