@@ -38,7 +38,7 @@ def initial_loss_line(loss: float, ln_c: float, classes: int) -> str:
 
 
 class InitialLoss(Callback):
-    """Logs diagnostics/initial_loss and diagnostics/ln_C at step 0 of a fresh run (one host sync)."""
+    """Logs train/initial_loss and train/ln_C at step 0 of a fresh run (one host sync)."""
 
     def __init__(self) -> None:
         self.value: float | None = None
@@ -51,6 +51,6 @@ class InitialLoss(Callback):
             return
         ln_c, classes = expected
         self.value = float(fit.loss.item())
-        trainer.logger.scalars({"diagnostics/initial_loss": self.value, "diagnostics/ln_C": ln_c}, 0)
+        trainer.logger.scalars({"train/initial_loss": self.value, "train/ln_C": ln_c}, 0)
         if distributed.is_main():
             print(initial_loss_line(self.value, ln_c, classes))

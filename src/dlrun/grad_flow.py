@@ -1,6 +1,6 @@
 """How gradients flow back through time (course lecture on vanishing gradients): ‖∂L/∂h_t‖ for each
 step t of a recurrent layer, from one training batch. `trainer.log_grad_flow=true` draws it once per
-epoch (TensorBoard image `grad_flow`, grad_flow.png and grad_flow.csv in the run dir), to compare cells
+epoch (TensorBoard image `train/grad_flow`, grad_flow.png and grad_flow.csv in the run dir), to compare cells
 (rnn / gru / lstm) and initialisations: where the norms fall off towards the early steps, the gradient
 vanishes."""
 
@@ -100,7 +100,7 @@ class GradFlow(Callback):
         if norms is None:
             return
         values = norms.float().cpu().tolist()
-        trainer.logger.figure("grad_flow", grad_flow_figure(values, trainer.epoch), trainer.epoch, png_name="grad_flow.png")
+        trainer.logger.figure("train/grad_flow", grad_flow_figure(values, trainer.epoch), trainer.epoch, png_name="grad_flow.png")
         path = trainer.run_dir / "grad_flow.csv"
         new = not path.exists()
         with path.open("a", newline="") as f:
