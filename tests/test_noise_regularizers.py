@@ -152,3 +152,16 @@ def test_weight_selection_follows_a_new_model() -> None:
             layer.weight.fill_(value)
         assert reg.penalty(layer).item() == pytest.approx(0.5 * 2 * value**2)
         del layer
+
+
+def test_a_resumed_run_draws_the_same_noise(tmp_path: Path) -> None:
+    noisy = ["regularizer=combined", "~regularizer.regularizers.max_norm",
+             "+regularizer@regularizer.regularizers.inputs=input_noise", "+regularizer@regularizer.regularizers.weights=weight_noise",
+             "+regularizer@regularizer.regularizers.labels=label_noise", "trainer.progress_bar=false"]
+    assert train_in_process([*noisy, "trainer.max_epochs=2"], tmp_path / "whole") == 0
+    assert train_in_process([*noisy, "trainer.max_epochs=1"], tmp_path / "half") == 0
+    resume = f"ckpt_path={tmp_path / 'half' / 'checkpoints' / 'last.pt'}"
+    assert train_in_process([*noisy, "trainer.max_epochs=2", resume], tmp_path / "resumed") == 0
+    whole, resumed = read_results(tmp_path / "whole"), read_results(tmp_path / "resumed")
+    assert resumed["final"]["train/loss"] == whole["final"]["train/loss"]  # the noise is in the RNG state of checkpoints
+    assert resumed["test"] == whole["test"]
