@@ -179,3 +179,12 @@ def test_sequential_warmup_resumes_exactly(tmp_path) -> None:
         opt_b.step()
         b.on_step(step, 0.0)
         assert b.lr == pytest.approx(a.lr, abs=1e-12)
+
+
+def test_constant_factor_zero_is_refused_before_training() -> None:
+    # torch's ConstantLR divides the lr by `factor` when its constant phase ends: 0 would crash mid-run
+    from dlrun.errors import DlrunError
+
+    with pytest.raises(DlrunError, match="scheduler: factor must be > 0"):
+        trajectory(["scheduler.scheduler.factor=0"], epochs=2, steps_per_epoch=1)
+    assert trajectory(["scheduler.scheduler.factor=0.5", "scheduler.scheduler.total_iters=1"], epochs=2, steps_per_epoch=1) == [[0.05], [0.1]]

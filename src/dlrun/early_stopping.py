@@ -9,6 +9,17 @@ import torch
 from torch import nn
 
 
+ALGORITHMS = ("7.1", "7.2", "7.3")  # course: 7.1 alone; 7.2 / 7.3 add a phase on train + val (dlrun.retrain)
+
+
+def check_algorithm(algorithm: str | float) -> str:
+    """trainer.early_stopping.algorithm as a string ("7.2"; a command line's 7.2 arrives as a float)."""
+    name = str(algorithm)
+    if name not in ALGORITHMS:
+        raise ValueError(f"early_stopping.algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm}")
+    return name
+
+
 class EarlyStopping:
     """The course's Algorithm 7.1: only a strict improvement (by more than min_delta) resets the
     patience counter; after `patience` evaluations without one, training stops. With patience None

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import DlrunError, UnknownSplit, one_line
 
-USAGE = ("usage: dlrun eval ckpt=PATH [split=test] [out_dir=DIR] [trust_checkpoint=false] [config.key=value ...]\n"
+USAGE = ("usage: dlrun eval ckpt=PATH[,PATH...|SWEEP_DIR] [mc_dropout=N] [split=test] [out_dir=DIR] [trust_checkpoint=false] [config.key=value ...]\n"
          "       dlrun eval model=identity dataset=... task=... [split=test] [out_dir=DIR]  (a model without parameters)")
 
 
@@ -41,7 +41,7 @@ def parse_args(args: list[str]) -> tuple[dict[str, str], list[str]]:
         key, sep, value = arg.partition("=")
         if not sep or not key:
             raise DlrunError(f"expected key=value, got '{arg}' ({USAGE})")
-        if key in ("ckpt", "split", "out_dir", "trust_checkpoint"):
+        if key in ("ckpt", "split", "out_dir", "trust_checkpoint", "mc_dropout"):
             options[key] = value
         else:
             overrides.append(arg)
@@ -86,23 +86,20 @@ def main(args: list[str]) -> int:
         print(USAGE)
         return 0
     options, overrides = parse_args(args)
-    from dlrun.checkpoint import load_checkpoint, verify_digest
     from dlrun.failure import Failure, guarded
-    from dlrun.paths import config_dirs
     from dlrun.results import Results
-    from dlrun.trusted_targets import check_stored_targets
 
     started = time.time()
+    mc_dropout = options.get("mc_dropout", "0")
+    if not mc_dropout.isdigit():
+        raise DlrunError(f"mc_dropout must be a number of passes >= 0, got '{mc_dropout}'")
+    members: list[tuple[dict[str, Any], DictConfig]] = []
     if "ckpt" in options:
-        state = load_checkpoint(options["ckpt"], verify=False)
-        check_evaluable(state, options["ckpt"])
-        cfg = OmegaConf.create(state["config"])
-        if "model" not in cfg or "dataset" not in cfg:
-            raise DlrunError(f"{options['ckpt']} holds no run config (was it written by dlrun train?)")
-        verify_digest(state, options["ckpt"])  # after the content checks, whose messages say more
-        check_stored_targets(state["config"], options["ckpt"], config_dirs(),
-                             trust=options.get("trust_checkpoint", "false").lower() in ("true", "1", "yes"))
-        apply_overrides(cfg, overrides)
+        from dlrun.ensemble import checkpoint_paths
+
+        # several checkpoints (a list or a sweep's folder): an ensemble of them (dlrun.ensemble)
+        members = [load_for_eval(str(path), options, overrides) for path in checkpoint_paths(options["ckpt"])]
+        state, cfg = members.pop(0)
     else:
         if not overrides:
             raise DlrunError(f"missing ckpt=PATH ({USAGE.splitlines()[0]})")
@@ -119,7 +116,7 @@ def main(args: list[str]) -> int:
         Results(status=failure.status, error=failure.message, ckpt=options.get("ckpt"), split=split,
                 wall_time_s=round(time.time() - started, 3), overrides=overrides).write(out_dir)
 
-    metrics = guarded(lambda: evaluate(cfg, state, split, out_dir), out_dir, failed)
+    metrics = guarded(lambda: evaluate(cfg, state, split, out_dir, members, int(mc_dropout)), out_dir, failed)
     assert metrics is not None  # a single run exits on failure
     Results(status="completed", ckpt=options.get("ckpt"), split=split, test=metrics, epoch=state.get("epoch"),
             wall_time_s=round(time.time() - started, 3), overrides=overrides, config=OmegaConf.to_container(cfg)).write(out_dir)
@@ -130,9 +127,30 @@ def main(args: list[str]) -> int:
     return 0
 
 
-def evaluate(cfg: DictConfig, state: dict[str, Any], split: str, out_dir: Path) -> dict[str, float]:
+def load_for_eval(path: str, options: dict[str, str], overrides: list[str]) -> tuple[dict[str, Any], DictConfig]:
+    """(state, config) of a checkpoint to evaluate, checked (config, finite weights, digest, targets)
+    and with the command's overrides applied."""
+    from dlrun.checkpoint import load_checkpoint, verify_digest
+    from dlrun.paths import config_dirs
+    from dlrun.trusted_targets import check_stored_targets
+
+    state = load_checkpoint(path, verify=False)
+    check_evaluable(state, path)
+    cfg = OmegaConf.create(state["config"])
+    if "model" not in cfg or "dataset" not in cfg:
+        raise DlrunError(f"{path} holds no run config (was it written by dlrun train?)")
+    verify_digest(state, path)  # after the content checks, whose messages say more
+    check_stored_targets(state["config"], path, config_dirs(),
+                         trust=options.get("trust_checkpoint", "false").lower() in ("true", "1", "yes"))
+    apply_overrides(cfg, overrides)
+    return state, cfg
+
+
+def evaluate(cfg: DictConfig, state: dict[str, Any], split: str, out_dir: Path,
+             members: list[tuple[dict[str, Any], DictConfig]] | None = None, mc_dropout: int = 0) -> dict[str, float]:
     """Build from `cfg`, load the checkpoint's weights (if any), evaluate on `split` and write the
-    task's artifacts into `out_dir`; returns the metrics."""
+    task's artifacts into `out_dir`; returns the metrics. With `members` (more checkpoints) or
+    `mc_dropout` passes: the averaged model's metrics, then each model's alone (dlrun.ensemble)."""
     from dlrun import build
     from dlrun.data.base import RestorableData
     from dlrun.run_logger import RunLogger
@@ -156,7 +174,13 @@ def evaluate(cfg: DictConfig, state: dict[str, Any], split: str, out_dir: Path) 
             raise DlrunError(f"checkpoint weights do not fit the model config: {one_line(str(err).splitlines()[0])}") from err
         task = build.build_task(cfg)
         task.setup(data, trainer.device)
-        metrics: dict[str, float] = trainer.evaluate(task, model, data, split)
+        if members or mc_dropout:
+            from dlrun.ensemble import evaluate_averaged, member_models
+
+            models = [model, *member_models(members or [], data, trainer.device)]
+            metrics, model = evaluate_averaged(trainer, task, data, split, models, mc_dropout)
+        else:
+            metrics = trainer.evaluate(task, model, data, split)
         task.write_artifacts(model, data, out_dir, logger)
         logger.scalars(metrics, 0)
     finally:

@@ -44,16 +44,23 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
     try:
         fit = trainer.fit(task, distributed.wrap_model(model, trainer.device), data, optimizer, schedule, regularizer,
                           resume=resume, config=config, seed=int(cfg.seed))
+        retrained, early_stopping = None, None
+        if trainer.early_stopping_algorithm != "7.1":  # Alg 7.2 / 7.3: a second phase on train + val
+            from dlrun.retrain import second_phase
+
+            retrained, model, early_stopping = second_phase(cfg, fit, trainer, task, model, data, regularizer, run_dir)
         results = Results(
             status="completed", name=cfg.name, run_dir=str(run_dir),
             monitor=cfg.trainer.monitor, mode=cfg.trainer.mode, best_epoch=fit.best_epoch,
-            best=fit.best_metrics, final=fit.final_metrics, test=fit.test_metrics,
+            best=fit.best_metrics, final=fit.final_metrics, test=(retrained or fit).test_metrics,
             epochs_run=fit.epochs_run, global_step=fit.global_step, stopped_early=fit.stopped_early,
             wall_time_s=round(time.time() - started, 3), num_params=num_params, seed=int(cfg.seed),
             deterministic=bool(cfg.trainer.deterministic), world_size=distributed.world_size(),
             overrides=run_info.overrides(), hparams=run_info.hparams(cfg), tags=list(cfg.tags),
             resumed_from=cfg.ckpt_path, git_commit=git_commit() if main_rank else None, config=config,
         )
+        if early_stopping is not None:
+            results["early_stopping"] = early_stopping
         if main_rank:
             task.write_artifacts(model, data, run_dir, logger)
             results.write(run_dir)

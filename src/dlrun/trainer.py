@@ -22,7 +22,10 @@ from dlrun import distributed
 from dlrun.callbacks import Callback, Checkpoint, EarlyStop, Fit, FitResult, Interrupt, MetricLogger, NanGuard, ProgressBar, TaskFigures, monitored
 from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import DataModule
+from dlrun.early_stopping import check_algorithm
 from dlrun.devices import batch_size_of, resolve_device, to_device
+from dlrun.diagnostics import InitialLoss
+from dlrun.grad_flow import GradFlow
 from dlrun.errors import DlrunError
 from dlrun.regularizers.base import NoRegularizer, Regularizer
 from dlrun.run_logger import RunLogger
@@ -69,11 +72,12 @@ def deterministic_algorithms(on: bool) -> Iterator[None]:
 
 # Nested trainer options: (type, default).
 class EarlyStoppingOptions(typing.TypedDict, total=False):
-    """trainer.early_stopping (course Alg 7.1), checked key by key by dlrun.config_types."""
+    """trainer.early_stopping (course Alg 7.1; 7.2 / 7.3 in dlrun.retrain), checked key by key by dlrun.config_types."""
 
     patience: int | None
     min_delta: float
     restore_best: bool
+    algorithm: str | float
 
 
 class CheckpointOptions(typing.TypedDict, total=False):
@@ -84,7 +88,7 @@ class CheckpointOptions(typing.TypedDict, total=False):
     every_n_steps: int | None
 
 
-EARLY_STOPPING_DEFAULTS: EarlyStoppingOptions = {"patience": None, "min_delta": 0.0, "restore_best": True}
+EARLY_STOPPING_DEFAULTS: EarlyStoppingOptions = {"patience": None, "min_delta": 0.0, "restore_best": True, "algorithm": "7.1"}
 CHECKPOINT_DEFAULTS: CheckpointOptions = {"save_last": True, "save_best": True, "every_n_steps": None}
 
 
@@ -115,6 +119,7 @@ class Trainer:
         deterministic: bool = False,
         progress_bar: bool = True,
         devices: int = 1,
+        log_grad_flow: bool = False,
     ) -> None:
         positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches, "devices": devices,
                     "val_every_n_epochs": val_every_n_epochs, "log_every_n_steps": log_every_n_steps}
@@ -130,6 +135,7 @@ class Trainer:
         check_limit("limit_eval_batches", limit_eval_batches)
         es: dict[str, Any] = {**EARLY_STOPPING_DEFAULTS, **(early_stopping or {})}
         ckpt: dict[str, Any] = {**CHECKPOINT_DEFAULTS, **(checkpoint or {})}
+        self.early_stopping_algorithm = check_algorithm(es.pop("algorithm"))  # read by dlrun.train / dlrun.retrain
         if fast_dev_run:  # a smoke test: 1 epoch of 1 batch per split, nothing written to checkpoints/, no early stop
             max_epochs, limit_train_batches, limit_eval_batches, es["patience"] = 1, 1, 1, None
         self.run_dir = Path(run_dir)
@@ -155,8 +161,9 @@ class Trainer:
         # Order matters: the NaN guard checks before anything is logged or saved; Interrupt follows
         # Checkpoint (it relies on last.pt written at an epoch's end); EarlyStop restores the best
         # weights in on_fit_end only after Checkpoint has written the final last.pt.
-        self.callbacks: list[Callback] = [NanGuard(), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(),
-                                          TaskFigures(), *([saver] if saver else []), Interrupt(saver), EarlyStop(mode, **es)]
+        self.callbacks: list[Callback] = [NanGuard(), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(), InitialLoss(),
+                                          TaskFigures(), *([saver] if saver else []), Interrupt(saver), EarlyStop(mode, **es),
+                                          *([GradFlow()] if log_grad_flow else [])]
         self.epoch = 0           # completed epochs
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
         self.global_step = 0     # optimizer steps
@@ -261,6 +268,7 @@ class Trainer:
         if len(data.loader("train", train=True)) == 0:
             raise DlrunError("the training split is empty (check the dataset size and batch settings)")
         fit = Fit(task, model, data, optimizer, schedule, regularizer or NoRegularizer(), config or {}, seed)
+        fit.regularizer.setup(data.meta)
         train_batches = distributed.shard(data.loader("train", train=True))
         fit.batches_per_epoch = limited(len(train_batches), self.limit_train)
         with deterministic_algorithms(self.deterministic):
@@ -288,11 +296,13 @@ class Trainer:
         self._call("on_train_epoch_start", fit)
         fit.model.train()
         for batch in self._batches(batches, fit.batches_per_epoch - self.batch_in_epoch):
+            batch = fit.regularizer.before_forward(fit.model, batch)  # input/label noise, augmentation, weight noise on
             with self.autocast():
                 loss, stats = fit.task.training_step(fit.model, batch)
                 penalty = fit.regularizer.penalty(fit.model)
                 total = loss if penalty is None else loss + penalty
             self.scaler.scale(total / self.accumulate).backward()
+            fit.regularizer.after_backward(fit.model)  # weight noise off before the update
             n = batch_size_of(batch)
             fit.samples += n
             fit.loss = loss.detach().float()

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from dlrun.models.activations import make_activation
+from dlrun.models.init import initialize
 
 
 def conv_bn(in_channels: int, out_channels: int, activation: str) -> nn.Sequential:
@@ -33,7 +34,8 @@ class Residual(nn.Module):
 
 class ResNetSmall(nn.Module):
     """prep conv(widths[0]) -> for each later width: conv-BN-act, 2x2 max pool, and a residual pair
-    where `residual` says so -> global max pool -> linear -> logits * logit_scale."""
+    where `residual` says so -> global max pool -> linear -> logits * logit_scale. `init*`, `bias_init`,
+    `head_init`: dlrun.models.init (the convs have no bias: BatchNorm follows; the head is `logits`)."""
 
     def __init__(
         self,
@@ -44,6 +46,11 @@ class ResNetSmall(nn.Module):
         activation: str = "relu",
         logit_scale: float = 0.125,
         channels_last: bool = False,
+        init: str = "default",
+        init_fan: str | None = None,
+        init_gain: float | None = None,
+        bias_init: float | None = None,
+        head_init: str = "same",
     ) -> None:
         super().__init__()
         if len(widths) < 2 or any(int(w) < 1 for w in widths):
@@ -60,6 +67,7 @@ class ResNetSmall(nn.Module):
         self.features = nn.Sequential(*layers)
         self.logits = nn.Linear(int(widths[-1]), num_classes, bias=False)
         self.logit_scale = logit_scale
+        initialize(self, init, init_fan, init_gain, bias_init, head_init, activation, head=self.logits)
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from dlrun.models.init import initialize
+
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 ATTENTIONS = ("none", "bahdanau", "dot")
 PAD, SOS = 0, 1
@@ -49,11 +51,15 @@ class Seq2Seq(nn.Module):
     (teacher forcing) and its own previous argmax elsewhere; teacher_mask None forces every step
     (then the decoder runs over the whole sequence in one call). attention: none | bahdanau |
     dot (q^T k / sqrt(H)); alpha = softmax over the valid source steps, context = sum alpha_s h_s,
-    and [h_dec; context] feeds only the output layer, not the cell (as in the lecture).
+    and [h_dec; context] feeds only the output layer, not the cell (as in the lecture). `init*`,
+    `bias_init`, `head_init`: dlrun.models.init (RNNs per gate block, tanh's gain; the head is `output`;
+    embeddings keep N(0, 1)).
     """
 
     def __init__(self, vocab_size: int, embedding_dim: int = 32, hidden_size: int = 64, cell: str = "gru",
-                 attention: str = "bahdanau", attention_size: int | None = None) -> None:
+                 attention: str = "bahdanau", attention_size: int | None = None, init: str = "default",
+                 init_fan: str | None = None, init_gain: float | None = None, bias_init: float | None = None,
+                 head_init: str = "same") -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown cell '{cell}' (valid: {', '.join(CELLS)})")
@@ -69,6 +75,7 @@ class Seq2Seq(nn.Module):
         self.decoder = CELLS[cell](embedding_dim, hidden_size, batch_first=True)
         self.score = BahdanauScore(hidden_size, attention_size or hidden_size) if attention == "bahdanau" else None
         self.output = nn.Linear(hidden_size * (1 if attention == "none" else 2), vocab_size)
+        initialize(self, init, init_fan, init_gain, bias_init, head_init, "tanh", head=self.output)
 
     def encode(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[Memory, State]:
         """Encoder states (padding never enters the RNN) and the decoder's initial state."""

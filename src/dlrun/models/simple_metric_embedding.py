@@ -6,13 +6,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-NORMS = ("batch", "group")
+from dlrun.models.init import initialize
+
+NORMS = ("batch", "group", "layer")
 
 
 def make_norm(kind: str, channels: int, groups: int) -> nn.Module:
-    """BatchNorm2d, or GroupNorm with `groups` groups (fewer when there are fewer channels)."""
+    """BatchNorm2d, GroupNorm with `groups` groups (fewer when there are fewer channels), or layer norm:
+    one group, i.e. each sample normalised over all its channels and positions (per-channel γ, β)."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
     num_groups = min(groups, channels)
     if channels % num_groups:
         raise ValueError(f"group norm: {channels} channels are not divisible into {num_groups} groups")
@@ -29,11 +34,13 @@ class NormReluConv(nn.Sequential):
 class SimpleMetricEmbedding(nn.Module):
     """`SimpleMetricEmbedding(input_channels, emb_size)` of lab 4: (B, C, 28, 28) -> (B, emb_size).
 
-    norm: 'batch' (the lab's "BN" name) or 'group' (its English text says group normalization);
-    groups: GroupNorm groups (a 1-channel input gets one group).
+    norm: 'batch' (the lab's "BN" name), 'group' (its English text says group normalization) or 'layer';
+    groups: GroupNorm groups (a 1-channel input gets one group). `init*`, `bias_init`: every conv
+    (dlrun.models.init, ReLU's gain; there is no logits layer, so no head_init).
     """
 
-    def __init__(self, in_channels: int, emb_size: int = 32, norm: str = "batch", groups: int = 8) -> None:
+    def __init__(self, in_channels: int, emb_size: int = 32, norm: str = "batch", groups: int = 8, init: str = "default",
+                 init_fan: str | None = None, init_gain: float | None = None, bias_init: float | None = None) -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"unknown norm '{norm}' (valid: {', '.join(NORMS)})")
@@ -47,6 +54,7 @@ class SimpleMetricEmbedding(nn.Module):
             nn.MaxPool2d(3, stride=2),
             NormReluConv(emb_size, emb_size, 3, norm, groups),
         )
+        initialize(self, init, init_fan, init_gain, bias_init, activation="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x).mean(dim=(2, 3))  # global average pool; (B, emb) even for B = 1

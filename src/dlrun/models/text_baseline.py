@@ -13,7 +13,9 @@ from dlrun.models.text_layers import POOLINGS, make_embedding, num_outputs, padd
 
 
 class TextBaseline(nn.Module):
-    """forward(tokens (B, T), lengths (B,)) -> logits (B, 1) or (B, num_classes)."""
+    """forward(tokens (B, T), lengths (B,)) -> logits (B, 1) or (B, num_classes). `init*`, `bias_init`,
+    `head_init`: the MLP's (dlrun.models.init); the embedding keeps N(0, 1) or its pretrained vectors.
+    layer_norm: LayerNorm before each hidden activation of the MLP."""
 
     def __init__(
         self,
@@ -27,13 +29,20 @@ class TextBaseline(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         single_logit: bool = False,
+        layer_norm: bool = False,
+        init: str = "default",
+        init_fan: str | None = None,
+        init_gain: float | None = None,
+        bias_init: float | None = None,
+        head_init: str = "same",
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling '{pooling}' (valid: {', '.join(POOLINGS)})")
         self.pooling = pooling
         self.embedding = make_embedding(vocab_size, embedding_dim, pretrained_embeddings, freeze_embeddings)
-        self.mlp = MLP(embedding_dim, num_outputs(num_classes, single_logit), hidden, activation, dropout)
+        self.mlp = MLP(embedding_dim, num_outputs(num_classes, single_logit), hidden, activation, dropout,
+                       layer_norm=layer_norm, init=init, init_fan=init_fan, init_gain=init_gain, bias_init=bias_init, head_init=head_init)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = padding_mask(lengths, tokens.shape[1])

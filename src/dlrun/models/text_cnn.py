@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from dlrun.models.activations import make_activation
+from dlrun.models.init import initialize
 from dlrun.models.text_layers import make_embedding, num_outputs, padding_mask, pool_over_time
 
 
@@ -18,6 +19,8 @@ class TextCNN(nn.Module):
     Each kernel size k has `channels` filters. Convolutions are padded by k - 1 on both sides, so a
     text of length L has L + k - 1 outputs, all of which see at least one real token; the max runs
     over exactly those, so a text's logits do not depend on how much padding its batch has.
+    `init*`, `bias_init`, `head_init`: dlrun.models.init (fan_in of a conv = embedding_dim x k; the head is
+    the output layer; the embedding keeps its own init).
     """
 
     def __init__(
@@ -32,6 +35,11 @@ class TextCNN(nn.Module):
         activation: str = "relu",
         dropout: float = 0.5,
         single_logit: bool = False,
+        init: str = "default",
+        init_fan: str | None = None,
+        init_gain: float | None = None,
+        bias_init: float | None = None,
+        head_init: str = "same",
     ) -> None:
         super().__init__()
         if not kernel_sizes or any(int(k) < 1 for k in kernel_sizes) or channels < 1:
@@ -44,6 +52,7 @@ class TextCNN(nn.Module):
         self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(channels * len(self.kernel_sizes), num_outputs(num_classes, single_logit))
+        initialize(self, init, init_fan, init_gain, bias_init, head_init, activation, head=self.out)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.embedding(tokens).transpose(1, 2)  # (B, E, T)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from dlrun.models.init import initialize
 from dlrun.models.mlp import MLP
 from dlrun.models.text_layers import make_embedding, num_outputs, padding_mask, pool_over_time
 
@@ -44,7 +45,10 @@ class TextRNN(nn.Module):
     when bidirectional (PyTorch's packed RNNs are about 3x slower on CPU). readout:
     last (the forward state at each text's last step, plus the backward state at its first step),
     mean | max (over valid steps) or attention (attention_size units, 0 = hidden_size // 2, the
-    lab's choice). head: hidden sizes of the MLP after the readout (lab: [150]).
+    lab's choice). head: hidden sizes of the MLP after the readout (lab: [150]); layer_norm: LayerNorm
+    before each of its hidden activations. `init*`, `bias_init`,
+    `head_init` (dlrun.models.init): the RNN per gate block with tanh's gain, the attention and the MLP with
+    the activation's; the head is the logits layer; the embedding keeps its own init.
     """
 
     def __init__(
@@ -66,6 +70,12 @@ class TextRNN(nn.Module):
         activation: str = "relu",
         head_dropout: float = 0.0,
         single_logit: bool = False,
+        layer_norm: bool = False,
+        init: str = "default",
+        init_fan: str | None = None,
+        init_gain: float | None = None,
+        bias_init: float | None = None,
+        head_init: str = "same",
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -88,7 +98,8 @@ class TextRNN(nn.Module):
                                dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
         out_features = hidden_size * (2 if bidirectional else 1)
         self.attention = Attention(out_features, attention_size or max(1, hidden_size // 2)) if readout == "attention" else None
-        self.head = MLP(out_features, num_outputs(num_classes, single_logit), head, activation, head_dropout)
+        self.head = MLP(out_features, num_outputs(num_classes, single_logit), head, activation, head_dropout, layer_norm=layer_norm)
+        initialize(self, init, init_fan, init_gain, bias_init, head_init, activation, head=self.head.net[-1])
 
     def states(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Top-layer outputs (B, T, hidden * directions); zeros at padding when packed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,7 +23,18 @@ def selected_weights(model: nn.Module, include: Sequence[str] = ("*",), exclude:
 
 
 class Regularizer:
-    """A penalty added to the training loss and/or a projection after each optimizer step."""
+    """A penalty added to the training loss and/or a projection after each optimizer step, and/or a
+    change of each training batch (noise, augmentation) or of the weights for one forward/backward."""
+
+    def setup(self, meta: dict[str, Any]) -> None:
+        """Once before training, with the dataset's meta (e.g. num_classes)."""
+
+    def before_forward(self, model: nn.Module, batch: Any) -> Any:
+        """The training batch the model sees (called before each training forward pass)."""
+        return batch
+
+    def after_backward(self, model: nn.Module) -> None:
+        """Called after each training backward pass (e.g. to take weight noise off again)."""
 
     def penalty(self, model: nn.Module) -> torch.Tensor | None:
         """The term added to the loss (None: nothing to add)."""
@@ -42,11 +54,12 @@ class WeightSelection(Regularizer):
     def __init__(self, include: Sequence[str] = ("*",), exclude: Sequence[str] = ()) -> None:
         self.include = list(include)
         self.exclude = list(exclude)
-        self._cache: tuple[int, list[torch.Tensor]] | None = None
+        self._cache: tuple[nn.Module, list[torch.Tensor]] | None = None
 
     def weights(self, model: nn.Module) -> list[torch.Tensor]:
-        if self._cache is None or self._cache[0] != id(model):
-            self._cache = (id(model), selected_weights(model, self.include, self.exclude))
+        # keyed by the model itself, not id(): a re-built model (early stopping 7.2) may reuse a freed id
+        if self._cache is None or self._cache[0] is not model:
+            self._cache = (model, selected_weights(model, self.include, self.exclude))
         return self._cache[1]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LinearLR, ReduceLROnPlateau, SequentialLR
+from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingWarmRestarts, LinearLR, ReduceLROnPlateau, SequentialLR
 
 from dlrun.config_types import check_node
 from dlrun.errors import DlrunError
@@ -52,6 +52,8 @@ class Schedule:
         for key in NULL_LENGTHS:
             if given.get(key) is not None and given[key] < 1:
                 raise ValueError(f"{key} must be >= 1 or null (the whole run), got {given[key]}")
+        if cls is ConstantLR and given.get("factor") == 0:  # torch divides by it when the constant phase ends
+            raise ValueError("factor must be > 0 (ConstantLR divides by it at total_iters)")
         params = inspect.signature(cls).parameters
         lengths = dict(zip(NULL_LENGTHS, (length, length, total)))
         fill = {k: v for k, v in lengths.items() if k in params and given.get(k) is None}

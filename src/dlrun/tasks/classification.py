@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dlrun.data.base import DataModule, TensorSplits
+from dlrun.errors import DlrunError
 from dlrun.run_logger import RunLogger
 from dlrun.tasks.base import BaseTask
 
@@ -114,11 +115,13 @@ class ClassificationTask(BaseTask):
         self.num_classes = int(data.meta.get("num_classes", 2))
         self.class_names = list(data.meta.get("class_names") or [str(c) for c in range(self.num_classes)])
         self.loss.to(device)
+        if hasattr(self.loss, "setup"):  # a loss that needs the data, e.g. distillation's teacher
+            self.loss.setup(data, device)
 
     def training_step(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         inputs, y = split_batch(batch)
         logits = model(*inputs)
-        loss = self.loss(logits, y)
+        loss = self.loss(logits, y, *inputs) if getattr(self.loss, "takes_inputs", False) else self.loss(logits, y)
         acc = (predictions(logits.detach()) == y).float().mean()
         return loss, {"acc": acc}
 
@@ -130,6 +133,9 @@ class ClassificationTask(BaseTask):
         for batch in batches:
             inputs, y = split_batch(batch)
             logits = model(*inputs)
+            if logits.dim() == 2 and logits.shape[1] not in (1, self.num_classes):  # predictions must index the confusion matrix
+                raise DlrunError(f"model: outputs {logits.shape[1]} class scores but the dataset has {self.num_classes} classes "
+                                 "(leave model.num_classes null to take it from the dataset)")
             batch_loss = self.loss(logits, y).float() * len(y)
             loss_total = batch_loss if loss_total is None else loss_total + batch_loss
             confusion += confusion_matrix(y, predictions(logits), self.num_classes).cpu()
