@@ -8,7 +8,7 @@ from typing import TypedDict
 import pytest
 from omegaconf import OmegaConf
 
-from dlrun.config_types import check_node, check_root, check_value
+from dlrun.config_types import check_node, check_root, check_value, checked_options
 from dlrun.errors import DlrunError
 
 
@@ -58,3 +58,41 @@ def test_root_keys() -> None:
         check_root(OmegaConf.create({**base, "tags": [1]}))
     with pytest.raises(DlrunError, match=r"^optimized_metric: expected a string or null, got 3$"):
         check_root(OmegaConf.create({**base, "optimized_metric": 3}))
+
+
+class Base:
+    def __init__(self, clip: Clip | None = None) -> None:
+        """A constructor a subclass inherits."""
+
+
+class Child(Base):
+    """Defines no __init__ of its own: the inherited one's hints apply."""
+
+
+def test_an_inherited_constructor_is_checked_like_an_own_one() -> None:
+    with pytest.raises(DlrunError, match=r"^unknown key 'model\.clip\.nrom' \(valid keys: norm, mode\)$"):
+        check_node("model", {"_target_": "test_config_types.Child", "clip": {"nrom": 1.0}})
+
+
+def test_options_given_in_python_get_the_same_check_as_a_value_error() -> None:
+    assert checked_options("clip", None, Clip) == {}
+    assert checked_options("clip", {"norm": 2}, Clip) == {"norm": 2}
+    with pytest.raises(ValueError, match=r"^unknown clip keys \['a', 'b'\] \(valid: norm, mode\)$"):
+        checked_options("clip", {"norm": 1.0, "b": 1, "a": 2}, Clip)
+    with pytest.raises(ValueError, match=r"^clip\.mode: expected a string, got 3$"):
+        checked_options("clip", {"mode": 3}, Clip)
+
+
+@pytest.mark.parametrize(
+    "node, message",
+    [
+        ({"_target_": "dlrun.data.mnist.MNIST", "augment": {"rotate": 10}}, r"^unknown key 'dataset\.augment\.rotate' \(valid keys: crop_padding, hflip\)$"),
+        ({"_target_": "dlrun.data.mnist.MNIST", "augment": {"hflip": "yes"}}, r"^dataset\.augment\.hflip: expected true or false, got 'yes'$"),
+        ({"_target_": "dlrun.data.text_csv.TextCSV", "root": "x", "vocab": {"max": 5}}, r"^unknown key 'dataset\.vocab\.max' \(valid keys: max_size, min_freq\)$"),
+        ({"_target_": "dlrun.data.imdb.IMDB", "tokenizer": {"lower": True}}, r"^unknown key 'dataset\.tokenizer\.lower' \(valid keys: lowercase, strip_html, pattern\)$"),
+        ({"_target_": "dlrun.data.imdb.IMDB", "embeddings": {"dim": 1.5}}, r"^dataset\.embeddings\.dim: expected an integer, got 1\.5$"),
+    ],
+)
+def test_dataset_nested_options_are_checked_by_the_one_checker(node: dict, message: str) -> None:
+    with pytest.raises(DlrunError, match=message):
+        check_node("dataset", node)

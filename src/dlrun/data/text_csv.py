@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dlrun.data.files import data_root
-from dlrun.data.text_data import SPLITS, RawSplit, TextClassificationData, read_text
+from dlrun.data.text_data import SPLITS, EmbeddingsOptions, RawSplit, TextClassificationData, TokenizerOptions, VocabOptions, read_text
 from dlrun.errors import DlrunError
 
 LINE_FORMAT = "one 'text, label' per line (the label after the last comma)"
@@ -45,9 +44,9 @@ class TextCSV(TextClassificationData):
         root: str | None = None,
         files: dict[str, str] | None = None,
         labels: list[str] | None = None,
-        tokenizer: dict[str, Any] | None = None,
-        vocab: dict[str, Any] | None = None,
-        embeddings: dict[str, Any] | None = None,
+        tokenizer: TokenizerOptions | None = None,
+        vocab: VocabOptions | None = None,
+        embeddings: EmbeddingsOptions | None = None,
         max_len: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,

@@ -12,13 +12,14 @@ from typing import Any
 
 import torch
 
+from dlrun.config_types import checked_options
 from dlrun.data.base import pick_split
 from dlrun.data.keys import check_batch_sizes
 from dlrun.data.raw_inputs import text_inputs
 from dlrun.data.text_batches import TextBatches, TokenSequences
-from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer
-from dlrun.data.vocab import SPECIALS, UNK_INDEX, Vocab, check_limits
-from dlrun.data.word_vectors import load_word_vectors, read_vectors, vectors_matrix
+from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer, TokenizerOptions
+from dlrun.data.vocab import SPECIALS, UNK_INDEX, Vocab, VocabOptions, check_limits
+from dlrun.data.word_vectors import EmbeddingsOptions, load_word_vectors, read_vectors, vectors_matrix
 from dlrun.errors import DlrunError
 
 SPLITS = ("train", "val", "test")
@@ -57,9 +58,9 @@ class TextClassificationData:
 
     def __init__(
         self,
-        tokenizer: dict[str, Any] | None = None,
-        vocab: dict[str, Any] | None = None,
-        embeddings: dict[str, Any] | None = None,
+        tokenizer: TokenizerOptions | None = None,
+        vocab: VocabOptions | None = None,
+        embeddings: EmbeddingsOptions | None = None,
         max_len: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
@@ -67,24 +68,18 @@ class TextClassificationData:
         seed: int = 7052020,
         class_names: list[str] | None = None,
     ) -> None:
-        tok = {"lowercase": True, "strip_html": True, "pattern": WORDS_AND_PUNCTUATION, **(tokenizer or {})}
+        tok = {"lowercase": True, "strip_html": True, "pattern": WORDS_AND_PUNCTUATION, **checked_options("tokenizer", tokenizer, TokenizerOptions)}
         self.tokenizer = Tokenizer(**tok)
-        vocab_cfg = {"max_size": -1, "min_freq": 0, **(vocab or {})}
-        unknown = set(vocab_cfg) - {"max_size", "min_freq"}
-        if unknown:
-            raise ValueError(f"unknown vocab option(s) {sorted(unknown)} (valid: max_size, min_freq)")
-        self.max_size, self.min_freq = int(vocab_cfg["max_size"]), int(vocab_cfg["min_freq"])
+        vocab_cfg = {"max_size": -1, "min_freq": 0, **checked_options("vocab", vocab, VocabOptions)}
+        self.max_size, self.min_freq = vocab_cfg["max_size"], vocab_cfg["min_freq"]
         check_limits(self.max_size, self.min_freq, len(SPECIALS))
-        emb = {"path": None, "dim": 300, "freeze": "auto", **(embeddings or {})}
-        unknown = set(emb) - {"path", "dim", "freeze"}
-        if unknown:
-            raise ValueError(f"unknown embeddings option(s) {sorted(unknown)} (valid: path, dim, freeze)")
-        if int(emb["dim"]) < 1:
+        emb = {"path": None, "dim": 300, "freeze": "auto", **checked_options("embeddings", embeddings, EmbeddingsOptions)}
+        if emb["dim"] < 1:
             raise ValueError(f"embeddings.dim must be >= 1, got {emb['dim']}")
         if emb["freeze"] not in FREEZE_CHOICES:
             raise ValueError(f"embeddings.freeze must be true, false or auto, got {emb['freeze']!r}")
         self.vectors_path: str | None = emb["path"]
-        self.embedding_dim = int(emb["dim"])
+        self.embedding_dim = emb["dim"]
         self.extend_vocab = self.vectors_path is not None and emb["freeze"] is not False
         if max_len is not None and max_len < 1:
             raise ValueError(f"max_len must be >= 1 or null, got {max_len}")

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
 
 from dlrun.data.vocab import PAD_INDEX, Vocab
 from dlrun.errors import DlrunError
+
+
+
+class EmbeddingsOptions(TypedDict, total=False):
+    """dataset.embeddings of the text datasets, checked key by key by dlrun.config_types."""
+
+    path: str | None    # a GloVe/word2vec text file; null: random embeddings
+    dim: int
+    freeze: bool | str  # true | false | auto (the value is checked by the dataset)
+
 
 FORMAT = "a text file with one word per line: the token, then the numbers of its vector, separated by spaces or commas"
 
