@@ -13,7 +13,7 @@ import torch
 from dlrun.config_types import checked_options
 from dlrun.data import download as downloads
 from dlrun.data.augment import AugmentOptions, ImageTransform
-from dlrun.data.base import pick_split
+from dlrun.data.base import BaseData, pick_split
 from dlrun.data.files import RETRY_HINT, MissingFiles, data_root, expand_dirs
 from dlrun.data.image_cache import load_cache, save_cache, source_signature
 from dlrun.data.keys import check_batch_sizes
@@ -47,7 +47,7 @@ def scalar_mean(images: torch.Tensor) -> float:
     return float((counts * torch.arange(256, dtype=torch.float64)).sum() / counts.sum() / 255)
 
 
-class ImageClassificationData:
+class ImageClassificationData(BaseData):
     """Train/val/test splits of an image dataset: subclasses say where the files are, what to
     download and how to parse them; this class finds, fetches, caches, splits, normalizes and
     serves batches by index."""
