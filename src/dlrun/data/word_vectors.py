@@ -79,33 +79,30 @@ def read_vectors(path: str | Path, words: Iterable[str], dim: int) -> tuple[list
     spaced: bool | None = None  # from the first line: "token x1 ... xd", so every token ends at the first space
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, raw in enumerate(f, start=1):
+            regular = False
             if spaced:  # the hot loop: slice the token; a selected line's numbers go to numpy as they are
                 cut = raw.find(" ")
                 token = raw[:cut]
                 if token not in wanted:
                     continue
                 rest = raw[cut + 1:]
-                if rest.count(" ") == dim - 1:
-                    wanted.discard(token)
-                    found.append(token)
-                    rows.append(rest)
-                    numbers.append(number)
+                regular = rest.count(" ") == dim - 1
+            if not regular:  # the first line, or an irregular one (a token with spaces, trailing blanks, a wrong count)
+                line = raw.rstrip("\r\n ")
+                if not line or (number == 1 and _is_word2vec_header(line)):
                     continue
-                # an irregular line (a token with spaces, trailing blanks, a wrong count): read it carefully
-            line = raw.rstrip("\r\n ")
-            if not line or (number == 1 and _is_word2vec_header(line)):
-                continue
-            split = _token_and_rest(line, dim)
-            if split is None:
-                raise _bad_dim(path, number, line, dim)
-            if spaced is None:
-                spaced = line.count(" ") == dim
-            token, rest = split
-            if token in wanted:
-                wanted.discard(token)
-                found.append(token)
-                rows.append(rest)
-                numbers.append(number)
+                split = _token_and_rest(line, dim)
+                if split is None:
+                    raise _bad_dim(path, number, line, dim)
+                if spaced is None:
+                    spaced = line.count(" ") == dim
+                token, rest = split
+                if token not in wanted:
+                    continue
+            wanted.discard(token)
+            found.append(token)
+            rows.append(rest)
+            numbers.append(number)
     return found, _parse_rows(path, found, rows, numbers, dim)
 
 
