@@ -91,8 +91,26 @@ def test_options_given_in_python_get_the_same_check_as_a_value_error() -> None:
         ({"_target_": "dlrun.data.text_csv.TextCSV", "root": "x", "vocab": {"max": 5}}, r"^unknown key 'dataset\.vocab\.max' \(valid keys: max_size, min_freq\)$"),
         ({"_target_": "dlrun.data.imdb.IMDB", "tokenizer": {"lower": True}}, r"^unknown key 'dataset\.tokenizer\.lower' \(valid keys: lowercase, strip_html, pattern\)$"),
         ({"_target_": "dlrun.data.imdb.IMDB", "embeddings": {"dim": 1.5}}, r"^dataset\.embeddings\.dim: expected an integer, got 1\.5$"),
+        ({"_target_": "dlrun.data.text_csv.TextCSV", "files": {"train": "a", "test": "c"}}, r"^dataset\.files: val must be set$"),
+        ({"_target_": "dlrun.data.text_csv.TextCSV", "files": {"train": "a", "valid": "b", "test": "c"}},
+         r"^unknown key 'dataset\.files\.valid' \(valid keys: train, val, test\)$"),
     ],
 )
 def test_dataset_nested_options_are_checked_by_the_one_checker(node: dict, message: str) -> None:
     with pytest.raises(DlrunError, match=message):
         check_node("dataset", node)
+
+
+class Pair(TypedDict):
+    left: int
+    right: int
+
+
+def test_the_keys_of_a_total_typed_dict_are_required() -> None:
+    check_value("pair", {"left": 1, "right": 2}, Pair)
+    with pytest.raises(DlrunError, match=r"^pair: left, right must be set$"):
+        check_value("pair", {}, Pair)
+    with pytest.raises(ValueError, match=r"^files: val, test must be set$"):
+        from dlrun.data.text_csv import TextCSV
+
+        TextCSV(files={"train": "a.csv"})  # type: ignore[typeddict-item]

@@ -103,13 +103,17 @@ class UnknownKeys(DlrunError):
 
 def check_value(key: str, value: Any, hint: Any) -> None:
     """Raise DlrunError if `value` (plain data) does not fit `hint`; a dict for a TypedDict is
-    checked key by key (unknown keys named with their valid neighbours: UnknownKeys)."""
+    checked key by key (unknown keys named with their valid neighbours: UnknownKeys; the keys of a
+    total TypedDict are required)."""
     options = _typed_dict(hint)
     if options is not None and isinstance(value, dict):
         fields = typing.get_type_hints(options)
         unknown = [name for name in value if name not in fields]
         if unknown:
             raise UnknownKeys(key, unknown, list(fields))
+        missing = [name for name in fields if name in options.__required_keys__ and name not in value]
+        if missing:
+            raise DlrunError(f"{key}: {', '.join(missing)} must be set")
         for name, item in value.items():
             check_value(f"{key}.{name}", item, fields[name])
         return

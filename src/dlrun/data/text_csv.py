@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
+from dlrun.config_types import checked_options
 from dlrun.data.files import data_root
 from dlrun.data.text_data import SPLITS, EmbeddingsOptions, RawSplit, TextClassificationData, TokenizerOptions, VocabOptions, read_text
 from dlrun.errors import DlrunError
@@ -32,6 +34,14 @@ def read_labelled_lines(path: Path) -> RawSplit:
     return RawSplit(texts, labels)
 
 
+class SplitFiles(TypedDict):
+    """dataset.files: each split's file, relative to root (all three required), checked by dlrun.config_types."""
+
+    train: str
+    val: str
+    test: str
+
+
 class TextCSV(TextClassificationData):
     """Train/val/test from three files (`files`: paths relative to `root`, the data folder).
 
@@ -42,7 +52,7 @@ class TextCSV(TextClassificationData):
     def __init__(
         self,
         root: str | None = None,
-        files: dict[str, str] | None = None,
+        files: SplitFiles | None = None,
         labels: list[str] | None = None,
         tokenizer: TokenizerOptions | None = None,
         vocab: VocabOptions | None = None,
@@ -53,11 +63,7 @@ class TextCSV(TextClassificationData):
         bucket: int = 0,
         seed: int = 7052020,
     ) -> None:
-        files = dict(files or {})
-        missing = [s for s in SPLITS if not files.get(s)]
-        unknown = set(files) - set(SPLITS)
-        if missing or unknown:
-            raise ValueError(f"files must name exactly the splits {list(SPLITS)} (missing {missing}, unknown {sorted(unknown)})")
+        files = checked_options("files", files, SplitFiles)
         super().__init__(tokenizer, vocab, embeddings, max_len, batch_size, eval_batch_size, bucket, seed, class_names=labels)
         self.root = data_root(root)
         self.files = {s: self.root / files[s] for s in SPLITS}
