@@ -114,3 +114,12 @@ def test_the_keys_of_a_total_typed_dict_are_required() -> None:
         from dlrun.data.text_csv import TextCSV
 
         TextCSV(files={"train": "a.csv"})  # type: ignore[typeddict-item]
+
+
+def test_simclr_augment_is_checked_by_the_one_checker() -> None:
+    node = {"_target_": "dlrun.tasks.simclr.SimCLRTask"}
+    with pytest.raises(DlrunError, match=r"^unknown key 'task\.augment\.rotate' \(valid keys: crop_scale, crop_ratio, flip_p, jitter, "
+                                         r"jitter_p, grey_p, blur_p, blur_sigma\)$"):
+        check_node("task", {**node, "augment": {"rotate": 10}}, provided=("loss",))
+    with pytest.raises(DlrunError, match=r"^task\.augment\.flip_p: expected a number, got 'often'$"):
+        check_node("task", {**node, "augment": {"flip_p": "often"}}, provided=("loss",))
