@@ -100,7 +100,7 @@ def test_presets_that_differ_in_values_differ_in_hparams(project: Path, monkeypa
     (project / "conf" / "experiment").mkdir()
     for name, lr in (("fast", 0.1), ("slow", 0.001)):
         (project / "conf" / "experiment" / f"{name}.yaml").write_text(f"# @package _global_\noptimizer:\n  lr: {lr}\n")
-        assert train_in_process(["--config-dir", "conf", f"experiment={name}", "trainer.max_epochs=1", "trainer.progress_bar=false",
+        assert train_in_process(["--config-dir", "conf", f"experiment={name}", "trainer.fast_dev_run=true", "trainer.progress_bar=false",
                                  "trainer.device=cpu"], project / "runs" / name) == 0
     fast, slow = (json.loads((project / "runs" / n / "results.json").read_text())["hparams"] for n in ("fast", "slow"))
     assert (fast["optimizer.lr"], slow["optimizer.lr"]) == (0.1, 0.001)

@@ -162,3 +162,42 @@ def test_text_and_image_data_are_restorable_for_predict() -> None:
     assert isinstance(TextCSV(files=CSV_FILES), RestorableData) and isinstance(IMDB(), RestorableData)
     assert isinstance(MNIST(), RawInputs) and isinstance(TextCSV(files=CSV_FILES), RawInputs)
     assert "mean" not in MNIST().state_dict()  # normalisation is known after setup (from the training split)
+
+
+def test_every_dataset_config_names_a_class_with_the_contracts_defaults() -> None:
+    """preflight_meta is a declared member: every dataset class inherits BaseData (none empty by accident:
+    the text, char and folder datasets offer stand-ins for what only setup can know)."""
+    from omegaconf import OmegaConf
+
+    from dlrun.config_types import locate
+    from dlrun.data.base import BaseData
+    from dlrun.paths import config_dir, config_groups
+
+    nodes = {name: OmegaConf.load(config_dir() / "dataset" / f"{name}.yaml") for name in config_groups()["dataset"]}
+    classes = {name: locate(node._target_) for name, node in nodes.items() if "_target_" in node}  # sst: text_csv's
+    assert len(classes) >= 10 and all(issubclass(cls, BaseData) for cls in classes.values()), classes
+    assert dict(GMM2D().preflight_meta) == {} and dict(MNIST().preflight_meta) == {}
+    assert TextCSV(files=CSV_FILES).preflight_meta["vocab_size"] == 2  # <PAD> and <UNK>
+
+
+def test_a_dataset_class_lacking_a_member_is_refused_by_name() -> None:
+    from omegaconf import OmegaConf
+
+    from dlrun.build import build_data
+
+    cfg = OmegaConf.create({"dataset": {"_target_": "test_data_contract.NoPreflightMeta"}})
+    with pytest.raises(DlrunError, match=r"^dataset: test_data_contract\.NoPreflightMeta lacks preflight_meta, state_dict of "
+                                         r"dlrun\.data\.base\.DataModule \(inherit dlrun\.data\.base\.BaseData"):
+        build_data(cfg)
+
+
+class NoPreflightMeta:
+    """A dataset written before preflight_meta was declared, and without state_dict."""
+
+    def __init__(self) -> None:
+        self.meta: dict = {}
+
+    def setup(self, device: torch.device) -> None: ...
+
+    def loader(self, split: str, train: bool = False) -> TensorBatches:
+        raise NotImplementedError

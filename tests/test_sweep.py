@@ -326,3 +326,15 @@ def test_grid_combinations_through_hydras_public_override_parser() -> None:
         ["optimizer.lr=0.1", "seed=1"], ["optimizer.lr=0.1", "seed=2"], ["optimizer.lr=0.2", "seed=1"], ["optimizer.lr=0.2", "seed=2"]]
     with pytest.raises(ValueError, match="sweep is not a grid"):
         combinations(["x=interval(0,1)"])
+
+
+def test_planned_jobs_are_the_basic_sweepers_grid_and_unknown_for_a_sampling_sweeper() -> None:
+    """The basic sweeper is recognised by its config group choice (hydra.runtime.choices), not by a
+    class path inside Hydra's private modules."""
+    from dlrun.preflight import compose
+    from dlrun.sweep import planned_jobs
+
+    grid = compose(["experiment=lab2_mnist_l2_sweep", "seed=1"], return_hydra_config=True)  # one job composed, as launch does
+    assert planned_jobs(grid, ["seed=1,2"]) == [[f"regularizer.weight={w}", f"seed={s}"] for w in ("0.001", "0.01", "0.1") for s in (1, 2)]
+    optuna = compose(["hparams_search=gmm2d_optuna"], return_hydra_config=True)
+    assert planned_jobs(optuna, []) is None

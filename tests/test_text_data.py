@@ -129,3 +129,55 @@ def test_a_frozen_model_uses_test_only_words_and_beats_chance_where_train_only_c
     assert read_results(trainable)["test"]["test/acc"] == pytest.approx(0.5)
     itos = load_checkpoint(frozen / "checkpoints" / "last.pt")["data"]["vocab"]["itos"]
     assert {"superb", "dull", "lovely", "poor"} <= set(itos)
+
+
+def _add_vectors(path: Path, vectors: dict[str, list[float]]) -> None:
+    with open(path, "a") as f:
+        f.write("".join(" ".join([word, *map(repr, vec)]) + "\n" for word, vec in vectors.items()))
+
+
+NEW_WORDS = {"stellar": [1.0] + [0.05] * (DIM - 1), "dreadful": [-1.0] + [0.05] * (DIM - 1)}  # in no split
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_predict_inputs_look_up_words_first_seen_there_in_the_vectors_file(corpus: tuple[Path, Path], tmp_path: Path, freeze: bool) -> None:
+    trained = _data(corpus, freeze)
+    trained.setup(CPU)
+    _add_vectors(corpus[1], NEW_WORDS)
+    restored = _data(corpus, freeze)
+    restored.load_state_dict(trained.state_dict())  # as dlrun predict does: no dataset files read
+    inputs = tmp_path / "new.txt"
+    inputs.write_text("the stellar\nthe zebra dreadful stellar\nthe superb\n")
+    texts, (tokens, lengths) = restored.predict_inputs(inputs)
+    assert texts == ["the stellar", "the zebra dreadful stellar", "the superb"] and lengths.tolist() == [2, 4, 2]
+    assert restored.vocab is not None and trained.vocab is not None
+    the, unk, n = trained.vocab.stoi["the"], 1, len(trained.vocab)
+    if freeze:  # stellar, dreadful appended in first-appearance order, zebra (not in the file) stays <UNK>
+        superb = trained.vocab.stoi["superb"]  # a test word, added at training
+        assert n == 14 and restored.vocab.itos == [*trained.vocab.itos, "stellar", "dreadful"] and restored.meta["vocab_size"] == n + 2
+        assert tokens.tolist() == [[the, n, 0, 0], [the, unk, n + 1, n], [the, superb, 0, 0]]
+        assert restored.added_vectors is not None and torch.equal(restored.added_vectors, torch.tensor([NEW_WORDS["stellar"], NEW_WORDS["dreadful"]]))
+    else:  # trainable embeddings keep the vocabulary they were trained with
+        assert restored.vocab.itos == trained.vocab.itos and restored.added_vectors is None
+        assert n == 8 and tokens.tolist() == [[the, unk, 0, 0], [the, unk, unk, unk], [the, unk, 0, 0]]  # superb too: train-only vocabulary
+
+
+@pytest.mark.slow
+def test_dlrun_predict_gives_words_first_seen_there_their_file_vectors(train_run, corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    """'the stellar' and 'the dreadful': words in no split, added to the vectors file after training with
+    +1 and -1 on its sentiment axis, which the frozen model reads. As <UNK> both inputs would be
+    [the, <UNK>], the same input, one label; with their file vectors they get opposite labels."""
+    from dlrun.cli import main
+
+    root, vectors = corpus
+    with single_thread():
+        code, run = train_run("experiment=lab3_baseline", f"dataset.root={root}", "dataset.files={train: train.csv, val: val.csv, test: test.csv}",
+                              f"dataset.embeddings.path={vectors}", f"dataset.embeddings.dim={DIM}", "optimizer.lr=1e-2", "trainer.max_epochs=5",
+                              "model.freeze_embeddings=true")
+    assert code == 0 and read_results(run)["test"]["test/acc"] >= 0.9
+    _add_vectors(vectors, NEW_WORDS)
+    inputs, out = tmp_path / "new.txt", tmp_path / "preds.csv"
+    inputs.write_text("the stellar\nthe dreadful\n")
+    assert main(["predict", f"ckpt={run / 'checkpoints' / 'last.pt'}", f"inputs={inputs}", f"out={out}"]) == 0
+    rows = [line.split(",")[:2] for line in out.read_text().splitlines()[1:]]
+    assert rows == [["the stellar", "positive"], ["the dreadful", "negative"]]

@@ -67,7 +67,7 @@ def test_lab3_baseline_learns_with_random_embeddings_and_resumes_with_the_saved_
 def test_imdb_gru_runs_on_an_aclimdb_tree(train_run, tmp_path: Path) -> None:
     write_aclimdb(tmp_path / "data", {"train": 30, "test": 10})
     code, run = train_run("experiment=imdb_gru", f"dataset.root={tmp_path / 'data'}", "dataset.download=false",
-                          "dataset.embeddings.path=null", "dataset.embeddings.dim=8", *SMALL_RNN, "trainer.max_epochs=1")
+                          "dataset.embeddings.path=null", "dataset.embeddings.dim=8", *SMALL_RNN, "trainer.fast_dev_run=true")
     assert code == 0
     results = read_results(run)
     assert set(results["test"]) == {"test/loss", "test/acc", "test/f1"}

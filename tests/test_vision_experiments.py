@@ -91,7 +91,7 @@ def test_eval_writes_the_confusion_matrix_from_the_checkpoint_alone(mnist_dir: P
 
 def test_lab2_cifar_runs_on_the_python_batches(tmp_path: Path, train_run) -> None:
     write_cifar_folder(tmp_path / "data", per_batch=12)
-    code, run = train_run("experiment=lab2_cifar", *tiny(tmp_path / "data"), "trainer.max_epochs=1")
+    code, run = train_run("experiment=lab2_cifar", *tiny(tmp_path / "data"), "trainer.fast_dev_run=true")
     assert code == 0
     assert read_results(run)["num_params"] == 449_898
     assert (run / "top_losses.png").read_bytes()[:8] == PNG
@@ -100,7 +100,7 @@ def test_lab2_cifar_runs_on_the_python_batches(tmp_path: Path, train_run) -> Non
 def test_fast_fmnist_runs_with_amp_and_augmentation(mnist_dir: Path, train_run) -> None:
     (mnist_dir / "MNIST").rename(mnist_dir / "FashionMNIST")
     code, run = train_run("experiment=fast_fmnist", *tiny(mnist_dir), "dataset.search_dirs=[]", "dataset.augment.crop_padding=2",
-                          "dataset.augment.hflip=true", "trainer.max_epochs=1")
+                          "dataset.augment.hflip=true", "trainer.fast_dev_run=true")
     assert code == 0
     assert read_results(run)["status"] == "completed"
 
@@ -110,7 +110,7 @@ def test_l2_sweep_runs_three_jobs(mnist_dir: Path, tmp_path: Path) -> None:
     from dlrun.cli import main as dlrun_main
 
     sweep = tmp_path / "sweep"
-    code = dlrun_main(["train", "experiment=lab2_mnist_l2_sweep", *tiny(mnist_dir), *FAST[1:], "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}"])
+    code = dlrun_main(["train", "experiment=lab2_mnist_l2_sweep", *tiny(mnist_dir), *FAST[1:], "trainer.fast_dev_run=true", f"hydra.sweep.dir={sweep}"])
     assert code == 0
     weights = sorted(json.loads((job_dir(sweep, job) / "results.json").read_text())["config"]["regularizer"]["weight"] for job in range(3))
     assert weights == [1e-3, 1e-2, 1e-1]

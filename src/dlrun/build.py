@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dlrun import optim
-from dlrun.data.base import DataModule
+from dlrun.data.base import DataModule, lacks
 from dlrun.config_types import check_node, check_root, locate
 from dlrun.errors import DlrunError, one_line
 from dlrun.models.init import UNSET_MEANS_DEFAULT
@@ -56,7 +56,12 @@ def rejected(group: str, err: BaseException, target: str) -> BaseException:
 
 
 def build_data(cfg: DictConfig) -> DataModule:
-    return build("dataset", cfg.dataset)
+    """The dataset, which must provide what dlrun.data.base.DataModule declares."""
+    data = build("dataset", cfg.dataset)
+    if not isinstance(data, DataModule):
+        raise DlrunError(f"dataset: {cfg.dataset._target_} lacks {', '.join(lacks(data, DataModule))} of dlrun.data.base.DataModule "
+                         "(inherit dlrun.data.base.BaseData for the members that have a default)")
+    return data
 
 
 def build_model(cfg: DictConfig, data: DataModule, meta: dict[str, Any] | None = None) -> nn.Module:
@@ -120,8 +125,8 @@ def check_buildable(cfg: DictConfig) -> None:
     """Build every option without loading data (a dummy parameter stands in for the model's when
     the dataset cannot describe the model yet), so bad values fail before any real work.
 
-    A dataset whose meta is only known after setup (a vocabulary size) may offer stand-in values
-    in `preflight_meta`; the model is then built with those (the real meta wins where both exist).
+    A dataset whose meta is only known after setup (a vocabulary size) offers stand-in values in
+    `preflight_meta` (DataModule); the model is then built with those (the real meta wins where both exist).
     """
     check_root(cfg)
     data = build_data(cfg)
@@ -129,7 +134,7 @@ def check_buildable(cfg: DictConfig) -> None:
     build_regularizer(cfg)
     trainer = build_trainer(cfg, Path("."), RunLogger(Path("."), tensorboard=False))
     params: Any = [nn.Parameter(torch.zeros(1))]
-    meta = {**getattr(data, "preflight_meta", {}), **data.meta}
+    meta = {**data.preflight_meta, **data.meta}
     sizes_unknown = [k for k, v in cfg.model.items() if v is None and k not in meta and k not in UNSET_MEANS_DEFAULT]
     if not sizes_unknown:
         params = build_model(cfg, data, meta).parameters()

@@ -9,6 +9,7 @@ import collections.abc
 import inspect
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from dlrun.data.keys import renamed_message
@@ -26,9 +27,10 @@ def locate(target: str) -> Any:
 
 
 def _hints(target: Any) -> dict[str, Any]:
-    func = target.__init__ if inspect.isclass(target) and "__init__" in vars(target) else target
-    if inspect.isclass(target) and "__new__" in vars(target):
-        func = target.__new__
+    """The type hints of what a call of `target` runs: a class's own or inherited `__init__` (its own `__new__`)."""
+    func = target
+    if inspect.isclass(target):
+        func = target.__new__ if "__new__" in vars(target) else target.__init__
     try:
         return typing.get_type_hints(func)
     except Exception:
@@ -91,19 +93,46 @@ def _typed_dict(hint: Any) -> Any:
     return None
 
 
+class UnknownKeys(DlrunError):
+    """Keys a nested option (a TypedDict) does not have: `unknown`, in the order given, and the `valid` ones."""
+
+    def __init__(self, key: str, unknown: list[str], valid: list[str]) -> None:
+        self.key, self.unknown, self.valid = key, unknown, valid
+        super().__init__(f"unknown key '{key}.{unknown[0]}' (valid keys: {', '.join(valid)})")
+
+
 def check_value(key: str, value: Any, hint: Any) -> None:
     """Raise DlrunError if `value` (plain data) does not fit `hint`; a dict for a TypedDict is
-    checked key by key (unknown keys named with their valid neighbours)."""
+    checked key by key (unknown keys named with their valid neighbours: UnknownKeys; the keys of a
+    total TypedDict are required)."""
     options = _typed_dict(hint)
     if options is not None and isinstance(value, dict):
         fields = typing.get_type_hints(options)
+        unknown = [name for name in value if name not in fields]
+        if unknown:
+            raise UnknownKeys(key, unknown, list(fields))
+        missing = [name for name in fields if name in options.__required_keys__ and name not in value]
+        if missing:
+            raise DlrunError(f"{key}: {', '.join(missing)} must be set")
         for name, item in value.items():
-            if name not in fields:
-                raise DlrunError(f"unknown key '{key}.{name}' (valid keys: {', '.join(fields)})")
             check_value(f"{key}.{name}", item, fields[name])
         return
     if not matches(value, hint):
         raise DlrunError(f"{key}: expected {describe(hint)}, got {value!r}")
+
+
+def checked_options(name: str, given: Mapping[str, Any] | None, options: Any) -> dict[str, Any]:
+    """`given` (a nested option such as dataset.augment) as a dict, checked against the TypedDict
+    `options` by check_value, for a constructor called from Python rather than through a config
+    (where check_node has already run the same check): a ValueError, as for any rejected argument."""
+    given = dict(given or {})
+    try:
+        check_value(name, given, options)
+    except UnknownKeys as err:
+        raise ValueError(f"unknown {name} keys {sorted(err.unknown)} (valid: {', '.join(err.valid)})") from None
+    except DlrunError as err:
+        raise ValueError(str(err)) from None
+    return given
 
 
 class Root(typing.TypedDict):

@@ -187,11 +187,7 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
     gpu_slots.resolve_gpus(cfg.sweep.gpus)  # a bad sweep.gpus fails here, before Hydra
     sweep.check_search_space(cfg)
     launcher_overrides = slurm.check_request(cfg, overrides)  # Slurm installed, the request fits a node
-    jobs = None
-    if cfg.hydra.sweeper.get("_target_") == sweep.BASIC_SWEEPER:
-        params = cfg.hydra.sweeper.get("params")
-        params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else None
-        jobs = sweep.grid_jobs(overrides, params if isinstance(params, dict) else None)
+    jobs = sweep.planned_jobs(cfg, overrides)
     resume = cfg.sweep.resume
     if resume:
         sweep_dir = Path(str(resume)).expanduser().absolute()

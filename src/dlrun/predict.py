@@ -14,7 +14,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from dlrun.errors import DlrunError
 
@@ -76,6 +76,27 @@ def load(options: dict[str, Any]) -> tuple[Any, Any, Any]:
     return cfg, data, model.eval()
 
 
+@runtime_checkable
+class TokenEmbedder(Protocol):
+    """A text model whose token embedding (an nn.Embedding, one row per vocabulary entry) is `embedding`."""
+
+    embedding: Any
+
+
+def add_embedding_rows(model: Any, vectors: Any) -> None:
+    """Append `vectors` to the model's frozen token embedding: the rows of words the vocabulary gained
+    at predict time from the pretrained vectors file (GrowingVocabulary), read exactly as training
+    read the file's other words."""
+    import torch
+    from torch import nn
+
+    if not isinstance(model, TokenEmbedder) or not isinstance(model.embedding, nn.Embedding):
+        raise DlrunError(f"{type(model).__name__} has no token embedding (`embedding`) to give the new words' vectors")
+    old = model.embedding
+    weight = torch.cat([old.weight.detach(), vectors.to(old.weight)])
+    model.embedding = nn.Embedding.from_pretrained(weight, freeze=True, padding_idx=old.padding_idx)
+
+
 def generate_text(options: dict[str, Any], cfg: Any, data: Any, model: Any) -> None:
     """Print the prompt followed by `length` sampled characters."""
     import torch
@@ -106,7 +127,7 @@ def label_inputs(options: dict[str, Any], data: Any, model: Any) -> None:
     import torch
 
     from dlrun.atomic import atomic_write
-    from dlrun.data.base import RawInputs
+    from dlrun.data.base import GrowingVocabulary, RawInputs
 
     if not isinstance(data, RawInputs):
         raise DlrunError(f"predict reads image files and lines of text; {type(data).__name__} data cannot be given as raw inputs")
@@ -117,6 +138,8 @@ def label_inputs(options: dict[str, Any], data: Any, model: Any) -> None:
     if out.is_dir():
         raise DlrunError(f"out={out} is a folder; name a .csv file")
     names, inputs = data.predict_inputs(source)
+    if isinstance(data, GrowingVocabulary) and data.added_vectors is not None:
+        add_embedding_rows(model, data.added_vectors)
     device, size = next(model.parameters()).device, options["batch_size"]
     with torch.no_grad():
         probs = torch.cat([probabilities(model(*(t[i : i + size].to(device) for t in inputs))).cpu() for i in range(0, len(names), size)])

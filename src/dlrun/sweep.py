@@ -31,7 +31,6 @@ MANIFEST = "sweep.json"
 LOCK_FILE = ".sweep.lock"
 FORMAT = "dlrun-sweep"
 ON_ERROR = ("continue", "stop")
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"  # the _target_ string Hydra sets
 FINISHED = ("completed",)
 
 
@@ -90,6 +89,20 @@ def sorted_jobs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # -- the launching process ----------------------------------------------------------------------
+def planned_jobs(cfg: Any, overrides: list[str]) -> list[list[str]] | None:
+    """The override lists of the sweep's jobs, in order, when Hydra's basic sweeper runs it (the
+    config group choice `hydra/sweeper: basic`, read from `hydra.runtime.choices`, Hydra's public
+    record of the chosen options); None for a sampling sweeper (Optuna), whose trials are not known
+    in advance. `cfg` is a composed config with its `hydra` node."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if cfg.hydra.runtime.choices.get("hydra/sweeper") != "basic":
+        return None
+    params = cfg.hydra.sweeper.get("params")
+    params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else None
+    return grid_jobs(overrides, params if isinstance(params, dict) else None)
+
+
 def grid_jobs(overrides: list[str], config_params: dict[str, Any] | None = None) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper runs, in its order (= job numbers)."""
     params = [f"{k}={v}" for k, v in (config_params or {}).items()]

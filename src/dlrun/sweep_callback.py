@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dlrun import run_names, sweep
 from dlrun.results import ATTEMPT_PREFIX, Results
@@ -74,11 +74,7 @@ class SweepCallback(Callback):
         from dlrun import gpu_slots
 
         overrides = list(config.hydra.overrides.task)
-        jobs = None
-        if config.hydra.sweeper.get("_target_") == sweep.BASIC_SWEEPER:
-            params = config.hydra.sweeper.get("params")
-            params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else None
-            jobs = sweep.grid_jobs(overrides, params if isinstance(params, dict) else None)
+        jobs = sweep.planned_jobs(config, overrides)
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)  # a preset may turn a plain `dlrun train` into a multirun
         sweep.start(sweep_dir, ["dlrun", "train", "-m", *overrides], overrides,

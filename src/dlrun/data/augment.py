@@ -4,9 +4,17 @@ each one tensor op over the whole batch (no per-sample Python)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import torch
 import torch.nn.functional as F
+
+
+class AugmentOptions(TypedDict, total=False):
+    """dataset.augment of the image datasets, checked key by key by dlrun.config_types."""
+
+    crop_padding: int  # random crop of the image zero-padded by this many pixels (0: off)
+    hflip: bool        # random horizontal flip
 
 
 def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sized
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
@@ -46,12 +47,16 @@ class DataModule(Protocol):
     meta: facts models need (in_features, input_shape, num_classes, class_names, ...): a model
     config value left at null is filled from here.
 
-    Optional: `preflight_meta`, stand-ins for meta entries known only after setup (a vocabulary
-    size), so the pre-flight check can build the model; `load_state_dict(state)` (RestorableData),
-    called before setup on resume and eval with what `state_dict()` returned.
+    preflight_meta: stand-ins for meta entries known only after setup (a vocabulary size), so the
+    pre-flight check can build the model (the real meta wins where both have a key); BaseData
+    gives the default, none.
+
+    Optional: `load_state_dict(state)` (RestorableData), called before setup on resume and eval
+    with what `state_dict()` returned.
     """
 
     meta: dict[str, Any]
+    preflight_meta: Mapping[str, Any]
 
     def setup(self, device: torch.device) -> None:
         """Load (download, parse, cache) the data; may place tensors on `device`."""
@@ -62,6 +67,18 @@ class DataModule(Protocol):
 
     def state_dict(self) -> dict[str, Any]:
         """Anything a checkpoint must carry to rebuild the data the same way (e.g. a vocabulary)."""
+
+
+class BaseData:
+    """What a dataset class inherits for DataModule's members that have a default (as tasks inherit BaseTask)."""
+
+    preflight_meta: Mapping[str, Any] = MappingProxyType({})  # no stand-ins: meta is complete before setup
+
+
+def lacks(data: object, protocol: type) -> list[str]:
+    """The members of `protocol` (attributes and methods) that `data` does not have."""
+    names = {*vars(protocol).get("__annotations__", {}), *(n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_"))}
+    return sorted(n for n in names if not hasattr(data, n))
 
 
 @runtime_checkable
@@ -81,6 +98,15 @@ class RawInputs(Protocol):
 
     def predict_inputs(self, source: Path) -> tuple[list[str], tuple[torch.Tensor, ...]]:
         """(a name per input, the model's input tensors) for a file or folder of raw inputs."""
+
+
+@runtime_checkable
+class GrowingVocabulary(Protocol):
+    """Text data whose vocabulary grows at predict time (words the frozen pretrained vectors file has):
+    `added_vectors` (k, dim) are the rows, after the checkpoint's vocabulary, that the model's frozen
+    token embedding must gain (None: none added)."""
+
+    added_vectors: torch.Tensor | None
 
 
 @runtime_checkable

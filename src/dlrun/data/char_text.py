@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from dlrun.data.base import EpochSeeded
+from dlrun.data.base import BaseData, EpochSeeded
 from dlrun.errors import DlrunError
 
 
@@ -72,7 +72,7 @@ class CharStreamBatches(EpochSeeded):
             yield self.inputs[:, cols], self.targets[:, cols], t
 
 
-class CharText:
+class CharText(BaseData):
     """A text file (default: the generated dialogue of dlrun.data.dialogue_text) as character batches.
 
     val_size and test_size (fractions) of the characters at the end are held out (test last). Eval splits

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dlrun.data.base import pick_split
+from dlrun.data.base import BaseData, pick_split
 from dlrun.data.keys import check_batch_sizes
 from dlrun.data.splits import Size, check_size, holdout
 from dlrun.data.tensor_batches import TensorBatches
@@ -35,7 +35,7 @@ def sample_gmm_2d(
     return np.vstack(points).astype(np.float32), np.concatenate(labels).astype(np.int64)
 
 
-class GMM2D:
+class GMM2D(BaseData):
     """Train/val/test splits of one seeded mixture; the whole dataset lives in tensors. `seed`
     draws the mixture and the split; val_size and test_size are counts or fractions in (0, 1)."""
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from dlrun.data.augment import ImageTransform
+from dlrun.data.augment import AugmentOptions, ImageTransform
 from dlrun.data.image_cache import load_cache, save_cache, source_signature
 from dlrun.data.images import ImageClassificationData
 from dlrun.data.raw_inputs import IMAGE_SUFFIXES, decode_image, image_files, read_error
@@ -74,7 +73,7 @@ class ImageFolder(ImageClassificationData):
         batch_size: int = 64,
         eval_batch_size: int = 500,
         drop_last: bool = False,
-        augment: Mapping[str, Any] | None = None,
+        augment: AugmentOptions | None = None,
         cache: bool = True,
         train_subset: int | None = None,
     ) -> None:

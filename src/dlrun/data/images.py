@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 
+from dlrun.config_types import checked_options
 from dlrun.data import download as downloads
-from dlrun.data.augment import ImageTransform
-from dlrun.data.base import pick_split
+from dlrun.data.augment import AugmentOptions, ImageTransform
+from dlrun.data.base import BaseData, pick_split
 from dlrun.data.files import RETRY_HINT, MissingFiles, data_root, expand_dirs
 from dlrun.data.image_cache import load_cache, save_cache, source_signature
 from dlrun.data.keys import check_batch_sizes
@@ -46,7 +47,7 @@ def scalar_mean(images: torch.Tensor) -> float:
     return float((counts * torch.arange(256, dtype=torch.float64)).sum() / counts.sum() / 255)
 
 
-class ImageClassificationData:
+class ImageClassificationData(BaseData):
     """Train/val/test splits of an image dataset: subclasses say where the files are, what to
     download and how to parse them; this class finds, fetches, caches, splits, normalizes and
     serves batches by index."""
@@ -71,7 +72,7 @@ class ImageClassificationData:
         batch_size: int = 50,
         eval_batch_size: int = 1000,
         drop_last: bool = False,
-        augment: Mapping[str, Any] | None = None,
+        augment: AugmentOptions | None = None,
         cache: bool = True,
         search_dirs: Sequence[str] | None = None,
         train_subset: int | None = None,
@@ -87,12 +88,9 @@ class ImageClassificationData:
         if train_subset is not None and train_subset < 1:
             raise ValueError(f"train_subset must be >= 1 or null, got {train_subset}")
         check_batch_sizes(batch_size, eval_batch_size)
-        augment = dict(augment or {})
-        unknown = set(augment) - {"crop_padding", "hflip"}
-        if unknown:
-            raise ValueError(f"unknown augment keys {sorted(unknown)} (valid: crop_padding, hflip)")
-        self.crop_padding = int(augment.get("crop_padding") or 0)
-        self.hflip = bool(augment.get("hflip") or False)
+        augment = checked_options("augment", augment, AugmentOptions)
+        self.crop_padding = augment.get("crop_padding", 0)
+        self.hflip = augment.get("hflip", False)
         if self.crop_padding < 0:
             raise ValueError(f"augment.crop_padding must be >= 0, got {self.crop_padding}")
         self.root = data_root(root)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from dlrun.data import download as downloads
 from dlrun.data.archives import safe_extract
 from dlrun.data.files import data_root
 from dlrun.data.splits import Size, check_size, holdout
-from dlrun.data.text_data import RawSplit, TextClassificationData, read_text
+from dlrun.data.text_data import EmbeddingsOptions, RawSplit, TextClassificationData, TokenizerOptions, VocabOptions, read_text
 from dlrun.errors import DlrunError
 
 ARCHIVE = "aclImdb_v1.tar.gz"
@@ -38,9 +37,9 @@ class IMDB(TextClassificationData):
         mirrors: Sequence[str] = MIRRORS,
         sha256: str = SHA256,
         val_size: Size = 0.1,
-        tokenizer: dict[str, Any] | None = None,
-        vocab: dict[str, Any] | None = None,
-        embeddings: dict[str, Any] | None = None,
+        tokenizer: TokenizerOptions | None = None,
+        vocab: VocabOptions | None = None,
+        embeddings: EmbeddingsOptions | None = None,
         max_len: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from dlrun.data.base import pick_split
+from dlrun.data.base import BaseData, pick_split
 from dlrun.data.files import data_root, first_dir
 from dlrun.data.keys import check_batch_sizes
 from dlrun.data.splits import Size, check_size, holdout
@@ -70,7 +70,7 @@ def image_folders(training: Path, layout: str, color: bool) -> tuple[Path, Path]
     raise DlrunError(f"KITTI {layout}: no {wanted} image folders in {training}{' for colour input' if color else ''}. {MISSING_HELP}")
 
 
-class KittiStereo:
+class KittiStereo(BaseData):
     """Rectified pairs with 16-bit disparity ground truth, split 80/20 by image with `seed`.
 
     Splits: 'train' (patch triplets), 'val' and 'test' (fixed patch triplets of the held-out

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from dlrun.data.base import pick_split
+from dlrun.data.base import BaseData, pick_split
 from dlrun.data.files import MissingFiles
 from dlrun.data.keys import check_batch_sizes
 from dlrun.data.metric_sampling import PKBatches, TripletBatches
@@ -22,7 +22,7 @@ SAMPLERS = ("triplet", "pk")
 NUM_CLASSES = 10
 
 
-class MNISTMetric:
+class MNISTMetric(BaseData):
     """Splits: 'train' (triplets or P x K batches when train=True, else (image, label) batches;
     without remove_class's digit), 'traineval' (every training image, the lab's loader for class
     means), 'val' and 'test' ((image, label) batches). With val_size=0 'val' is the test set, as in

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from dlrun.data.base import BaseData
 from dlrun.data.tensor_batches import TensorBatches
 
 PAD, SOS, EOS = 0, 1, 2
@@ -32,7 +33,7 @@ def make_targets(problem: str, src: torch.Tensor, lengths: torch.Tensor) -> torc
     return out.scatter(1, lengths[:, None], EOS)
 
 
-class SeqToy:
+class SeqToy(BaseData):
     """Batches `(src (B, max_len), lengths (B,), targets (B, max_len + 1))` of random sequences.
 
     Sources have lengths uniform in [min_len, max_len] and symbols uniform over `vocab_size` symbols

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
+from dlrun.config_types import checked_options
 from dlrun.data.files import data_root
-from dlrun.data.text_data import SPLITS, RawSplit, TextClassificationData, read_text
+from dlrun.data.text_data import SPLITS, EmbeddingsOptions, RawSplit, TextClassificationData, TokenizerOptions, VocabOptions, read_text
 from dlrun.errors import DlrunError
 
 LINE_FORMAT = "one 'text, label' per line (the label after the last comma)"
@@ -33,6 +34,14 @@ def read_labelled_lines(path: Path) -> RawSplit:
     return RawSplit(texts, labels)
 
 
+class SplitFiles(TypedDict):
+    """dataset.files: each split's file, relative to root (all three required), checked by dlrun.config_types."""
+
+    train: str
+    val: str
+    test: str
+
+
 class TextCSV(TextClassificationData):
     """Train/val/test from three files (`files`: paths relative to `root`, the data folder).
 
@@ -43,22 +52,18 @@ class TextCSV(TextClassificationData):
     def __init__(
         self,
         root: str | None = None,
-        files: dict[str, str] | None = None,
+        files: SplitFiles | None = None,
         labels: list[str] | None = None,
-        tokenizer: dict[str, Any] | None = None,
-        vocab: dict[str, Any] | None = None,
-        embeddings: dict[str, Any] | None = None,
+        tokenizer: TokenizerOptions | None = None,
+        vocab: VocabOptions | None = None,
+        embeddings: EmbeddingsOptions | None = None,
         max_len: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         bucket: int = 0,
         seed: int = 7052020,
     ) -> None:
-        files = dict(files or {})
-        missing = [s for s in SPLITS if not files.get(s)]
-        unknown = set(files) - set(SPLITS)
-        if missing or unknown:
-            raise ValueError(f"files must name exactly the splits {list(SPLITS)} (missing {missing}, unknown {sorted(unknown)})")
+        files = checked_options("files", files, SplitFiles)
         super().__init__(tokenizer, vocab, embeddings, max_len, batch_size, eval_batch_size, bucket, seed, class_names=labels)
         self.root = data_root(root)
         self.files = {s: self.root / files[s] for s in SPLITS}

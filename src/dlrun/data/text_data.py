@@ -3,6 +3,7 @@ vocabulary on train, numericalize, load pretrained vectors and serve padded batc
 
 from __future__ import annotations
 
+import sys
 import time
 from array import array
 from collections import Counter
@@ -12,13 +13,14 @@ from typing import Any
 
 import torch
 
-from dlrun.data.base import pick_split
+from dlrun.config_types import checked_options
+from dlrun.data.base import BaseData, pick_split
 from dlrun.data.keys import check_batch_sizes
-from dlrun.data.raw_inputs import text_inputs
+from dlrun.data.raw_inputs import text_inputs, text_lines
 from dlrun.data.text_batches import TextBatches, TokenSequences
-from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer
-from dlrun.data.vocab import SPECIALS, UNK_INDEX, Vocab, check_limits
-from dlrun.data.word_vectors import load_word_vectors, read_vectors, vectors_matrix
+from dlrun.data.tokenizer import WORDS_AND_PUNCTUATION, Tokenizer, TokenizerOptions
+from dlrun.data.vocab import SPECIALS, UNK_INDEX, Vocab, VocabOptions, check_limits
+from dlrun.data.word_vectors import EmbeddingsOptions, load_word_vectors, read_vectors, vectors_matrix
 from dlrun.errors import DlrunError
 
 SPLITS = ("train", "val", "test")
@@ -39,7 +41,7 @@ def read_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-class TextClassificationData:
+class TextClassificationData(BaseData):
     """Base class: subclasses implement `read_splits()` (all file I/O) and set `class_names` when
     the label set is fixed.
 
@@ -57,9 +59,9 @@ class TextClassificationData:
 
     def __init__(
         self,
-        tokenizer: dict[str, Any] | None = None,
-        vocab: dict[str, Any] | None = None,
-        embeddings: dict[str, Any] | None = None,
+        tokenizer: TokenizerOptions | None = None,
+        vocab: VocabOptions | None = None,
+        embeddings: EmbeddingsOptions | None = None,
         max_len: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
@@ -67,24 +69,18 @@ class TextClassificationData:
         seed: int = 7052020,
         class_names: list[str] | None = None,
     ) -> None:
-        tok = {"lowercase": True, "strip_html": True, "pattern": WORDS_AND_PUNCTUATION, **(tokenizer or {})}
+        tok = {"lowercase": True, "strip_html": True, "pattern": WORDS_AND_PUNCTUATION, **checked_options("tokenizer", tokenizer, TokenizerOptions)}
         self.tokenizer = Tokenizer(**tok)
-        vocab_cfg = {"max_size": -1, "min_freq": 0, **(vocab or {})}
-        unknown = set(vocab_cfg) - {"max_size", "min_freq"}
-        if unknown:
-            raise ValueError(f"unknown vocab option(s) {sorted(unknown)} (valid: max_size, min_freq)")
-        self.max_size, self.min_freq = int(vocab_cfg["max_size"]), int(vocab_cfg["min_freq"])
+        vocab_cfg = {"max_size": -1, "min_freq": 0, **checked_options("vocab", vocab, VocabOptions)}
+        self.max_size, self.min_freq = vocab_cfg["max_size"], vocab_cfg["min_freq"]
         check_limits(self.max_size, self.min_freq, len(SPECIALS))
-        emb = {"path": None, "dim": 300, "freeze": "auto", **(embeddings or {})}
-        unknown = set(emb) - {"path", "dim", "freeze"}
-        if unknown:
-            raise ValueError(f"unknown embeddings option(s) {sorted(unknown)} (valid: path, dim, freeze)")
-        if int(emb["dim"]) < 1:
+        emb = {"path": None, "dim": 300, "freeze": "auto", **checked_options("embeddings", embeddings, EmbeddingsOptions)}
+        if emb["dim"] < 1:
             raise ValueError(f"embeddings.dim must be >= 1, got {emb['dim']}")
         if emb["freeze"] not in FREEZE_CHOICES:
             raise ValueError(f"embeddings.freeze must be true, false or auto, got {emb['freeze']!r}")
         self.vectors_path: str | None = emb["path"]
-        self.embedding_dim = int(emb["dim"])
+        self.embedding_dim = emb["dim"]
         self.extend_vocab = self.vectors_path is not None and emb["freeze"] is not False
         if max_len is not None and max_len < 1:
             raise ValueError(f"max_len must be >= 1 or null, got {max_len}")
@@ -100,6 +96,7 @@ class TextClassificationData:
         self.seed = seed
         self.class_names = list(class_names) if class_names is not None else None
         self.vocab: Vocab | None = None
+        self.added_vectors: torch.Tensor | None = None  # GrowingVocabulary: rows for words predict_inputs added
         self.splits: dict[str, TokenSequences] = {}
         self.meta: dict[str, Any] = {"embedding_dim": self.embedding_dim, "pad_index": 0}
         if self.class_names is not None:
@@ -249,11 +246,38 @@ class TextClassificationData:
 
     def predict_inputs(self, source: Path) -> tuple[list[str], tuple[torch.Tensor, ...]]:
         """(texts, (tokens, lengths)) for a text file (one input per line) or a CSV, numbered with the
-        checkpoint's vocabulary (RawInputs)."""
+        checkpoint's vocabulary (RawInputs); with frozen pretrained vectors the input words that it
+        lacks and the vectors file has are added first (see `_add_words_from_vectors`)."""
         if self.vocab is None:
             raise DlrunError("the checkpoint holds no vocabulary; predict needs a checkpoint written by dlrun train")
+        if self.extend_vocab:
+            self._add_words_from_vectors(text_lines(source))
         vocab = self.vocab
         return text_inputs(source, lambda text: vocab.encode(self._tokens(text)))
+
+    def _add_words_from_vectors(self, texts: list[str]) -> None:
+        """Append to the vocabulary the words of `texts` it lacks that the vectors file has (first
+        appearance order), as setup does for val/test, and keep their file vectors in `added_vectors`
+        (GrowingVocabulary: the rows the model's frozen embedding gains). A train word that
+        max_size/min_freq dropped is not known as such here, so it gets its file vector too. Without
+        the file (moved since training), such words stay <UNK> and a note says so."""
+        assert self.vocab is not None and self.vectors_path is not None
+        new = list(dict.fromkeys(t for text in texts for t in self._tokens(text) if t not in self.vocab.stoi))
+        if not new:
+            return
+        if not Path(self.vectors_path).is_file():
+            print(f"dlrun: note: the vectors file {self.vectors_path} is gone, so {len(new):,} input words outside the "
+                  "vocabulary read as <UNK>", file=sys.stderr)
+            return
+        words, vectors = read_vectors(self.vectors_path, new, self.embedding_dim)
+        row = {word: i for i, word in enumerate(words)}
+        extra = [w for w in new if w in row]
+        if not extra:
+            return
+        self.vocab = Vocab([*self.vocab.itos, *extra], self.vocab.specials)
+        rows = torch.from_numpy(vectors[[row[w] for w in extra]])
+        self.added_vectors = rows if self.added_vectors is None else torch.cat([self.added_vectors, rows])
+        self.meta["vocab_size"] = len(self.vocab)
 
     # -- helpers -------------------------------------------------------------------------------------
     def decode(self, split: str, index: int) -> list[str]:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import TypedDict
 
 WORDS_AND_PUNCTUATION = r"[\w']+|[^\w\s]"  # words (with inner apostrophes: don't) and single punctuation marks
 HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+class TokenizerOptions(TypedDict, total=False):
+    """dataset.tokenizer of the text datasets (Tokenizer's arguments), checked key by key by dlrun.config_types."""
+
+    lowercase: bool
+    strip_html: bool
+    pattern: str | None
 
 
 class Tokenizer:

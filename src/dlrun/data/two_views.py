@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -101,6 +101,19 @@ def random_blur(images: torch.Tensor, p: float, sigma: Sequence[float], generato
     flat = F.conv2d(F.pad(flat, (size // 2, size // 2, 0, 0), mode="reflect"), kernels[:, None, None, :], groups=n * c)
     flat = F.conv2d(F.pad(flat, (0, 0, size // 2, size // 2), mode="reflect"), kernels[:, None, :, None], groups=n * c)
     return torch.where(pick, flat.reshape(n, c, h, w), images)
+
+
+class TwoViewsOptions(TypedDict, total=False):
+    """task.augment of SimCLR (TwoViews' settings), checked key by key by dlrun.config_types."""
+
+    crop_scale: list[float]
+    crop_ratio: list[float]
+    flip_p: float
+    jitter: list[float]
+    jitter_p: float
+    grey_p: float
+    blur_p: float
+    blur_sigma: list[float]
 
 
 class TwoViews:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 PAD, UNK = "<PAD>", "<UNK>"
 PAD_INDEX, UNK_INDEX = 0, 1
 SPECIALS = (PAD, UNK)
+
+
+class VocabOptions(TypedDict, total=False):
+    """dataset.vocab of the text datasets, checked key by key by dlrun.config_types."""
+
+    max_size: int  # including the specials; -1: every train token
+    min_freq: int  # keep tokens seen at least this often
 
 
 class Vocab:

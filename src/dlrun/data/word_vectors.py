@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
 
 from dlrun.data.vocab import PAD_INDEX, Vocab
 from dlrun.errors import DlrunError
+
+
+
+class EmbeddingsOptions(TypedDict, total=False):
+    """dataset.embeddings of the text datasets, checked key by key by dlrun.config_types."""
+
+    path: str | None    # a GloVe/word2vec text file; null: random embeddings
+    dim: int
+    freeze: bool | str  # true | false | auto (the value is checked by the dataset)
+
 
 FORMAT = "a text file with one word per line: the token, then the numbers of its vector, separated by spaces or commas"
 
@@ -68,33 +79,30 @@ def read_vectors(path: str | Path, words: Iterable[str], dim: int) -> tuple[list
     spaced: bool | None = None  # from the first line: "token x1 ... xd", so every token ends at the first space
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, raw in enumerate(f, start=1):
+            regular = False
             if spaced:  # the hot loop: slice the token; a selected line's numbers go to numpy as they are
                 cut = raw.find(" ")
                 token = raw[:cut]
                 if token not in wanted:
                     continue
                 rest = raw[cut + 1:]
-                if rest.count(" ") == dim - 1:
-                    wanted.discard(token)
-                    found.append(token)
-                    rows.append(rest)
-                    numbers.append(number)
+                regular = rest.count(" ") == dim - 1
+            if not regular:  # the first line, or an irregular one (a token with spaces, trailing blanks, a wrong count)
+                line = raw.rstrip("\r\n ")
+                if not line or (number == 1 and _is_word2vec_header(line)):
                     continue
-                # an irregular line (a token with spaces, trailing blanks, a wrong count): read it carefully
-            line = raw.rstrip("\r\n ")
-            if not line or (number == 1 and _is_word2vec_header(line)):
-                continue
-            split = _token_and_rest(line, dim)
-            if split is None:
-                raise _bad_dim(path, number, line, dim)
-            if spaced is None:
-                spaced = line.count(" ") == dim
-            token, rest = split
-            if token in wanted:
-                wanted.discard(token)
-                found.append(token)
-                rows.append(rest)
-                numbers.append(number)
+                split = _token_and_rest(line, dim)
+                if split is None:
+                    raise _bad_dim(path, number, line, dim)
+                if spaced is None:
+                    spaced = line.count(" ") == dim
+                token, rest = split
+                if token not in wanted:
+                    continue
+            wanted.discard(token)
+            found.append(token)
+            rows.append(rest)
+            numbers.append(number)
     return found, _parse_rows(path, found, rows, numbers, dim)
 
 

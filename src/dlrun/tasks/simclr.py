@@ -4,7 +4,7 @@ frozen features of the training split, scored on val/test)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dlrun.data.base import DataModule, batch_generator
-from dlrun.data.two_views import TwoViews, serve_two_views
+from dlrun.data.two_views import TwoViews, TwoViewsOptions, serve_two_views
 from dlrun.errors import DlrunError
 from dlrun.run_logger import RunLogger
 from dlrun.tasks.logistic_probe import LogisticProbe, embed_batches
@@ -35,7 +35,7 @@ class SimCLRTask:
     probe_train_samples: fit the probe on the first N training images only (null: all).
     """
 
-    def __init__(self, loss: nn.Module, augment: Mapping[str, Any] | None = None, probe_every_n_epochs: int | None = None,
+    def __init__(self, loss: nn.Module, augment: TwoViewsOptions | None = None, probe_every_n_epochs: int | None = None,
                  probe_steps: int = 100, probe_weight_decay: float = 1e-4, probe_train_samples: int | None = None) -> None:
         if probe_every_n_epochs is not None and probe_every_n_epochs < 0:
             raise ValueError(f"probe_every_n_epochs must be >= 0 or null, got {probe_every_n_epochs}")
