@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -90,11 +91,18 @@ torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, sys.arg
 '''
 
 
+CPU: list[float] = []  # CPU seconds (user + system, the process and its helpers) of each timed command
+
+
 def timed(cmd: list[str], cwd: Path) -> tuple[float, str]:
-    """Wall seconds of a fresh process (start to exit) and its stdout; a failure stops the bench."""
+    """Wall seconds of a fresh process (start to exit) and its stdout; a failure stops the bench.
+    Its CPU seconds go to CPU (on a shared machine the steadier figure; wall time is what the bound is about)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     return wall, proc.stdout
@@ -104,27 +112,31 @@ def dlrun(*overrides: str) -> list[str]:
     return [sys.executable, "-m", "dlrun", "train", "trainer.progress_bar=false", *overrides]
 
 
-def abba(name: str, a: list[str], b: list[str], rounds: int, cwd: Path) -> list[tuple[float, float]]:
-    """(plain, dlrun) wall-time pairs, run plain, dlrun, dlrun, plain per round."""
-    pairs = []
+def abba(name: str, a: list[str], b: list[str], rounds: int, cwd: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(plain, dlrun) wall-time pairs and CPU-time pairs, run plain, dlrun, dlrun, plain per round."""
+    pairs, cpu = [], []
     for round_ in range(rounds):
         t_a1, _ = timed(a, cwd)
         t_b1, _ = timed(b, cwd)
         t_b2, _ = timed(b, cwd)
         t_a2, _ = timed(a, cwd)
         pairs += [(t_a1, t_b1), (t_a2, t_b2)]
-        print(f"  {name} round {round_ + 1}: plain {t_a1:.2f} {t_a2:.2f}  dlrun {t_b1:.2f} {t_b2:.2f}", flush=True)
-    return pairs
+        cpu += [(CPU[-4], CPU[-3]), (CPU[-1], CPU[-2])]
+        print(f"  {name} round {round_ + 1}: plain {t_a1:.2f} {t_a2:.2f}  dlrun {t_b1:.2f} {t_b2:.2f}  "
+              f"(cpu s: plain {CPU[-4]:.2f} {CPU[-1]:.2f}  dlrun {CPU[-3]:.2f} {CPU[-2]:.2f}; load {os.getloadavg()[0]:.1f})", flush=True)
+    return pairs, cpu
 
 
-def report(name: str, pairs: list[tuple[float, float]], bound: float) -> None:
+def report(name: str, measured: tuple[list[tuple[float, float]], list[tuple[float, float]]], bound: float) -> None:
+    pairs, cpu = measured
+    cpu_delta = statistics.median(b - a for a, b in cpu)
     deltas = [b - a for a, b in pairs]
     ratios = [b / a for a, b in pairs]
     plain, ours = statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs)
     delta = statistics.median(deltas)
     print(f"{name:<8} plain {plain:6.2f} s  dlrun {ours:6.2f} s  delta median {delta:+.2f} s "
           f"(pairs {', '.join(f'{d:+.2f}' for d in deltas)})  ratio median {statistics.median(ratios):.3f}  "
-          f"bound +{bound} s: {'met' if delta <= bound else 'NOT met'}")
+          f"bound +{bound} s: {'met' if delta <= bound else 'NOT met'};  cpu delta median {cpu_delta:+.2f} s")
 
 
 def main() -> None:
