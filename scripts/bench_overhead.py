@@ -14,7 +14,7 @@ a pair would otherwise look worse), whole-command wall time of fresh processes:
 Prints each pair's delta (dlrun - plain, seconds) and ratio, and their medians.
 Lab 2 needs the real data (apt-get install dataset-fashion-mnist); `--skip-lab2` leaves it out.
 
-  python scripts/bench_overhead.py [--rounds 2] [--sweep-jobs 8] [--skip-lab2] [--skip-sweep]
+  python scripts/bench_overhead.py [--rounds 2] [--sweep-jobs 8] [--skip-lab2] [--skip-sweep] [--src OTHER_CHECKOUT/src]
 """
 
 from __future__ import annotations
@@ -145,8 +145,10 @@ def main() -> None:
     parser.add_argument("--sweep-jobs", type=int, default=8)
     parser.add_argument("--skip-lab2", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the dlrun source tree to time (e.g. another checkout's src)")
     parser.add_argument("--source", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
     args = parser.parse_args()
+    ENV["PYTHONPATH"] = os.pathsep.join([str(args.src.resolve()), os.environ.get("PYTHONPATH", "")])
     work = Path(tempfile.mkdtemp(prefix="bench_overhead_"))
     (work / "plain_default.py").write_text(PLAIN_DEFAULT)
     (work / "plain_lab2.py").write_text(PLAIN_LAB2)
