@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import sys
 import zipfile
@@ -18,7 +19,6 @@ from typing import Any
 import torch
 
 from dlrun.atomic import atomic_write
-from dlrun.data.image_cache import source_signature
 
 CACHE_VERSION = 1
 KEY_OPTIONS = ("max_size", "min_freq", "max_len", "seed", "val_size", "class_names")  # dataset attributes that shape the corpus
@@ -32,6 +32,15 @@ def cache_key(data: Any) -> dict[str, Any] | None:
     options = {k: getattr(data, k, None) for k in KEY_OPTIONS}
     return {"dataset": type(data).__name__, "tokenizer": tokenizer, "options": json.loads(json.dumps(options, default=str)),
             "sources": source_signature(data.source_files())}
+
+
+def source_signature(paths: list[Path]) -> list[list[str | int]]:
+    """(absolute path, size, mtime) of each file: one stat per file (no per-file resolve; 50,000 reviews)."""
+    signature: list[list[str | int]] = []
+    for path in paths:
+        stat = os.stat(path)
+        signature.append([str(Path(path).absolute()), stat.st_size, stat.st_mtime_ns])
+    return signature
 
 
 def cache_path(data: Any, key: dict[str, Any]) -> Path:
