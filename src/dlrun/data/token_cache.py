@@ -74,7 +74,9 @@ def restore(data: Any, key: dict[str, Any], device: torch.device) -> bool:
 
 def save(data: Any, key: dict[str, Any]) -> bool:
     """After setup built the corpus: write it atomically under `key` (taken before the vocabulary was built)."""
-    splits = {s: {"tokens": seq.tokens[:-1].cpu(), "offsets": seq.offsets.cpu(), "labels": seq.labels.cpu()} for s, seq in data.splits.items()}
+    small = len(data.vocab) < 2**31  # int32 ids: half the file to read back (TokenSequences makes them int64 again)
+    splits = {s: {"tokens": seq.tokens[:-1].cpu().to(torch.int32 if small else torch.long), "offsets": seq.offsets.cpu(),
+                  "labels": seq.labels.cpu()} for s, seq in data.splits.items()}
     state = {"version": CACHE_VERSION, "key": key, "vocab": data.vocab.state_dict(), "class_names": list(data.class_names), "splits": splits}
     try:
         atomic_write(cache_path(data, key), lambda f: torch.save(state, f))
