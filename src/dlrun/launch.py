@@ -24,15 +24,19 @@ register_resolvers()  # job processes of parallel launchers import this module t
 
 def main(args: list[str]) -> int:
     """Entry of `dlrun train [-m] [overrides]`."""
-    from dlrun import distributed
     from dlrun.command_line import split_flags, wants_info
-    from dlrun.preflight import check_output_dir, check_overrides
-    from dlrun.overrides import override_key
 
     flags, overrides = split_flags(args)
     if wants_info(flags):  # Hydra prints the config, info or completion and runs nothing: no run dir
         run_hydra(args)
         return 0
+    if os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) == "0":  # the rank that draws figures
+        from dlrun.plots import background
+
+        background.start()  # before torch is imported: matplotlib loads while the run starts
+    from dlrun import distributed
+    from dlrun.overrides import override_key
+    from dlrun.preflight import check_output_dir, check_overrides
     multirun = any(f in ("-m", "--multirun") for f in flags)
     if not multirun and any(override_key(o) == "hparams_search" for o in overrides):
         args, multirun = ["-m", *args], True  # a search is always a multirun
@@ -42,15 +46,15 @@ def main(args: list[str]) -> int:
     if multirun and distributed.launched_by_torchrun():
         raise DlrunError("torchrun starts one training run, not a sweep; for a sweep of multi-GPU runs use "
                          "dlrun train -m ... trainer.devices=N")
-    check_overrides(overrides, multirun=multirun)
+    composed = check_overrides(overrides, multirun=multirun)  # the first job's config, composed once
     check_output_dir(overrides, multirun)
     with TerminateAsInterrupt():  # SIGTERM outside the training loop acts like Ctrl-C
         if multirun:
-            return run_sweep(args, *plan_sweep(overrides))
+            return run_sweep(args, *plan_sweep(overrides, composed))
         distributed.init_from_env()
         distributed.init_from_slurm()  # srun -n N dlrun train ...: the tasks form one DDP run
         try:
-            run_hydra([*args, *claim_run_dir(overrides)])
+            run_hydra([*args, *claim_run_dir(overrides, composed)])
         finally:
             distributed.cleanup()
     return 0
@@ -129,13 +133,14 @@ def job(cfg: DictConfig) -> float | None:
         return failed_value
 
 
-def composed_with_hydra(overrides: list[str]) -> DictConfig:
-    """The config of `overrides` with its `hydra` node, ready to resolve dir templates."""
+def composed_with_hydra(overrides: list[str], cfg: DictConfig | None = None) -> DictConfig:
+    """The config of `overrides` with its `hydra` node (`cfg` if pre-flight composed it already),
+    ready to resolve dir templates."""
     from hydra.core.hydra_config import HydraConfig
 
     from dlrun.preflight import compose
 
-    cfg = compose(overrides, return_hydra_config=True)
+    cfg = cfg if cfg is not None else compose(overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     return cfg
 
@@ -149,7 +154,7 @@ def new_dir(cfg: DictConfig, kind: str) -> tuple[Path, bool]:
     return create_exclusive(lambda: str(OmegaConf.select(cfg, f"hydra.{kind}.dir")), redraw=has_unique_suffix(template))
 
 
-def claim_run_dir(overrides: list[str]) -> list[str]:
+def claim_run_dir(overrides: list[str], composed: DictConfig | None = None) -> list[str]:
     """Hydra overrides that pin this run's dir to a new one. Under torchrun rank 0 creates it and
     tells the other ranks, which write nothing there through Hydra."""
     from dlrun import distributed
@@ -159,7 +164,7 @@ def claim_run_dir(overrides: list[str]) -> list[str]:
     path, error = None, None
     if distributed.is_main():
         try:
-            path, created = new_dir(composed_with_hydra(overrides), "run")
+            path, created = new_dir(composed_with_hydra(overrides, composed), "run")
             if not created and (path / RESULTS_FILE).exists():
                 raise DlrunError(f"run dir {path} already holds a run (results.json); choose a new hydra.run.dir")
         except DlrunError as err:
@@ -173,14 +178,14 @@ def claim_run_dir(overrides: list[str]) -> list[str]:
     return extra
 
 
-def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
+def plan_sweep(overrides: list[str], composed: DictConfig | None = None) -> tuple[Path, list[str]]:
     """Check the sweep settings, claim a new sweep dir (or check the one named by sweep.resume);
     returns it and the Hydra overrides that pin it and name its job dirs. The manifest is written by the sweep callback."""
     from dlrun import gpu_slots, run_names, slurm, sweep
     from dlrun.preflight import expand
     from dlrun.rundir import quote_override
 
-    cfg = composed_with_hydra(expand(overrides, multirun=True)[0])
+    cfg = composed_with_hydra(expand(overrides, multirun=True)[0], composed)
     on_error = str(cfg.sweep.on_error)
     if on_error not in sweep.ON_ERROR:
         raise DlrunError(f"sweep.on_error: unknown value '{on_error}' (valid: {', '.join(sweep.ON_ERROR)})")

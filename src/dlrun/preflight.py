@@ -102,12 +102,15 @@ def _sibling_keys(key: str, overrides: list[str]) -> list[str]:
     return sorted(str(k) for k in node.keys() if not str(k).startswith("_"))
 
 
-def check_overrides(overrides: list[str], multirun: bool) -> None:
-    """Compose and build every job of the command; raise DlrunError on the first problem."""
+def check_overrides(overrides: list[str], multirun: bool) -> DictConfig:
+    """Compose and build every job of the command; raise DlrunError on the first problem. Returns
+    the first job's config with its `hydra` node, so the launcher does not compose it again."""
     from dlrun.build import check_buildable
 
+    first = None
     for job in expand(overrides, multirun):
         cfg = compose(job, return_hydra_config=True)
+        first = cfg if first is None else first
         prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
         try:
             check_complete(cfg)
@@ -121,6 +124,8 @@ def check_overrides(overrides: list[str], multirun: bool) -> None:
             where = getattr(err, "dlrun_group", "the config")
             raise DlrunError(f"{prefix}internal error while building {where}: {failure.message} "
                              f"(traceback in {failure.log})", exit_code=1) from None
+    assert first is not None  # expand gives at least one job
+    return first
 
 
 REQUIRED_GROUPS = ("dataset", "model", "task", "loss", "optimizer", "scheduler", "regularizer", "trainer")

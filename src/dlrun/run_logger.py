@@ -131,6 +131,7 @@ class RunLogger:
         self._writer: Any = None
         self._tags: dict[str, int] = {}  # scalar tag -> last step it was logged at
         self._layout_written = False
+        self._pending: list[tuple[Any, ...]] = []  # figures the figure process draws (dlrun.plots.background)
 
     @property
     def writer(self) -> Any:
@@ -160,25 +161,41 @@ class RunLogger:
 
     def figure(self, tag: str, figure: Figure, step: int = 0, png_name: str | None = None) -> Path | None:
         """Save `figure` as <run_dir>/<png_name> (if given) and as a TensorBoard image; closes it."""
-        import io
-
-        import matplotlib.pyplot as plt
+        from dlrun.plots.background import pixels, render
 
         path = None
-        png = io.BytesIO()
-        figure.savefig(png, format="png", dpi=100, bbox_inches="tight")  # drawn once for both outputs
-        plt.close(figure)
+        png = render(figure)  # drawn once for both outputs
         if png_name is not None:
             path = self.run_dir / png_name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png.getvalue())
+            path.write_bytes(png)
         if self.writer is not None:
-            import numpy as np
-            from PIL import Image
-
-            png.seek(0)
-            self.writer.add_image(tb_tag(tag), np.asarray(Image.open(png).convert("RGB")), step, dataformats="HWC")
+            self.writer.add_image(tb_tag(tag), pixels(png), step, dataformats="HWC")
         return path
+
+    def draw(self, tag: str, draw: Any, *args: Any, step: int = 0, png_name: str | None = None, **kwargs: Any) -> None:
+        """`figure(tag, draw(*args, **kwargs), ...)`, drawn by the figure process when one runs (tensors sent as
+        numpy arrays; `draw` a module-level function) and collected when the logger closes; else drawn here."""
+        from dlrun.plots import background
+
+        args, kwargs = background.plain(args), background.plain(kwargs)
+        key = background.submit(draw, args, kwargs, self.run_dir / png_name if png_name is not None else None)
+        if key is None:
+            self.figure(tag, draw(*args, **kwargs), step, png_name)
+        else:
+            self._pending.append((key, tag, draw, args, kwargs, step, png_name))
+
+    def wait_figures(self) -> None:
+        """Collect the figures the figure process drew; one that failed there is drawn here (its error shows here)."""
+        from dlrun.plots import background
+
+        pending, self._pending = self._pending, []
+        for key, tag, draw, args, kwargs, step, png_name in pending:
+            image, _ = background.result(key)
+            if image is None:
+                self.figure(tag, draw(*args, **kwargs), step, png_name)
+            elif self.writer is not None:
+                self.writer.add_image(tb_tag(tag), image, step, dataformats="HWC")
 
     def image(self, tag: str, image: np.ndarray, step: int = 0, png_name: str | None = None) -> Path | None:
         """Save a uint8 (H, W, 3) array as <run_dir>/<png_name> (if given) and as a TensorBoard image
@@ -226,6 +243,7 @@ class RunLogger:
             self._writer.flush()
 
     def close(self) -> None:
+        self.wait_figures()
         if self._writer is not None:
             self._writer.close()
             self._writer = None

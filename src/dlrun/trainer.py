@@ -22,9 +22,9 @@ from dlrun import distributed
 from dlrun.callbacks import Callback, Checkpoint, EarlyStop, Fit, FitResult, Interrupt, MetricLogger, NanGuard, ProgressBar, TaskFigures, monitored
 from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import DataModule
-from dlrun.early_stopping import check_algorithm
-from dlrun.devices import batch_size_of, resolve_device, to_device
+from dlrun.devices import batch_size_of, compile_model, compile_mode, resolve_device, to_device
 from dlrun.diagnostics import InitialLoss
+from dlrun.early_stopping import check_algorithm
 from dlrun.grad_flow import GradFlow
 from dlrun.errors import DlrunError
 from dlrun.regularizers.base import NoRegularizer, Regularizer
@@ -120,6 +120,7 @@ class Trainer:
         progress_bar: bool = True,
         devices: int = 1,
         log_grad_flow: bool = False,
+        compile: bool | str = False,
     ) -> None:
         positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches, "devices": devices,
                     "val_every_n_epochs": val_every_n_epochs, "log_every_n_steps": log_every_n_steps}
@@ -141,6 +142,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.logger = logger
         self.device = resolve_device(device)
+        self.compile = compile_mode(compile)  # torch.compile of the model at fit start (dlrun.devices.compile_model)
         self.max_epochs = max_epochs
         self.amp = amp
         self.amp_dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(
@@ -265,6 +267,7 @@ class Trainer:
         if self.devices not in (1, world):  # the processes are started before this one runs (dlrun.distributed.launch)
             raise DlrunError(f"trainer.devices={self.devices} but torchrun started {world} processes")
         task.setup(data, self.device)
+        model = compile_model(model, self.compile, self.device)
         if len(data.loader("train", train=True)) == 0:
             raise DlrunError("the training split is empty (check the dataset size and batch settings)")
         fit = Fit(task, model, data, optimizer, schedule, regularizer or NoRegularizer(), config or {}, seed)

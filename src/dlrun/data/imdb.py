@@ -79,6 +79,16 @@ class IMDB(TextClassificationData):
         if not self._complete(self.folder):
             raise DlrunError(f"{archive} did not contain {LAYOUT}")
 
+    @property
+    def cache_dir(self) -> Path:
+        """Where the token cache (dlrun.data.token_cache) lives: next to the reviews."""
+        return self.folder
+
+    def source_files(self) -> list[Path]:
+        """Every review file read_splits reads (the token cache's key)."""
+        self.ensure_files()
+        return [p for split in ("train", "test") for d in CLASS_DIRS.values() for p in sorted((self.folder / split / d).glob("*.txt"))]
+
     def _read_folder(self, split: str) -> RawSplit:
         texts, labels = [], []
         for label, subdir in CLASS_DIRS.items():

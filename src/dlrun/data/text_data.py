@@ -111,7 +111,13 @@ class TextClassificationData(BaseData):
 
     # -- DataModule ----------------------------------------------------------------------------------
     def setup(self, device: torch.device) -> None:
+        from dlrun.data import token_cache
+
         started = time.perf_counter()
+        cache_key = token_cache.cache_key(self)  # None unless the subclass lists its source files
+        if cache_key is not None and token_cache.restore(self, cache_key, device):
+            print(f"dlrun: {type(self).__name__} token ids, vocabulary {len(self.vocab or [])} from the cache in {time.perf_counter() - started:.1f}s")
+            return
         raw = self.read_splits()
         if self.class_names is None:
             self.class_names = self._label_order(raw["train"].labels)
@@ -144,6 +150,8 @@ class TextClassificationData(BaseData):
             print(f"dlrun: word vectors for {found:,} of {len(self.vocab):,} vocabulary entries{beyond} from {self.vectors_path}")
         print(f"dlrun: {type(self).__name__} train/val/test {len(self.splits['train']):,}/{len(self.splits['val']):,}/"
               f"{len(self.splits['test']):,} texts, vocabulary {len(self.vocab):,}, loaded in {time.perf_counter() - started:.1f}s")
+        if cache_key is not None:
+            token_cache.save(self, cache_key)
 
     def _tokens(self, text: str) -> list[str]:
         tokens = self.tokenizer(text)

@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
 from dlrun.plots.figure import new_figure
 
 
-def confusion_figure(confusion: torch.Tensor, class_names: Sequence[str]) -> Any:
+def confusion_figure(confusion: Any, class_names: Sequence[str]) -> Any:
+    """`confusion` (a tensor or array of counts, n x n); numpy only, so the figure process draws it without torch."""
+    import numpy as np
+
+    confusion = np.asarray(confusion)
     n = confusion.shape[0]
     size = max(4.0, 0.5 * n + 2)
     fig, ax = new_figure(figsize=(size, size))
-    ax.imshow(confusion.numpy(), cmap="Blues")
+    ax.imshow(confusion, cmap="Blues")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_xticks(range(n), list(class_names)[:n], rotation=45, ha="right")
@@ -25,5 +27,5 @@ def confusion_figure(confusion: torch.Tensor, class_names: Sequence[str]) -> Any
             for j in range(n):
                 value = int(confusion[i, j])
                 ax.text(j, i, str(value), ha="center", va="center", color="white" if value > top / 2 else "black", fontsize=8)
-    ax.set_title(f"confusion matrix (accuracy {confusion.diag().sum().item() / max(1, confusion.sum().item()):.4f})")
+    ax.set_title(f"confusion matrix (accuracy {np.trace(confusion).item() / max(1, confusion.sum().item()):.4f})")
     return fig

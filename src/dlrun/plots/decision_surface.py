@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from dlrun.plots.figure import new_figure
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-@torch.no_grad()
-def decision_surface_figure(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                            predictions: Callable[[torch.Tensor], torch.Tensor], resolution: int = 300) -> Any:
-    """Evaluates `model` on a resolution x resolution grid covering `x` (one batch, no loops);
-    `predictions` turns its outputs into class indices (the task's rule)."""
-    x, y = x.float().cpu(), y.cpu()
+
+def decision_grid(model: nn.Module, x: torch.Tensor, predictions: Callable[[torch.Tensor], torch.Tensor],
+                  resolution: int = 300) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The model's classes on a resolution x resolution grid covering `x` (one batch, no loops):
+    (grid x, grid y, classes), each (resolution, resolution); `predictions` is the task's rule."""
+    import torch
+
+    x = x.float().cpu()
     low, high = x.min(0).values, x.max(0).values
     margin = (high - low) * 0.1
     xs = torch.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
@@ -26,12 +28,27 @@ def decision_surface_figure(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    classes = predictions(model(grid.to(device))).cpu().reshape(resolution, resolution)
+    with torch.no_grad():
+        classes = predictions(model(grid.to(device))).cpu().reshape(resolution, resolution)
     model.train(was_training)
+    return gx, gy, classes
+
+
+def decision_surface_plot(gx: Any, gy: Any, classes: Any, x: Any, y: Any) -> Any:
+    """The figure of a `decision_grid` with the points `x` (N, 2) coloured by `y` (numpy only: the figure process draws it)."""
+    import numpy as np
+
+    gx, gy, classes, x, y = (np.asarray(a) for a in (gx, gy, classes, x, y))
     fig, ax = new_figure(figsize=(6, 5))
-    ax.pcolormesh(gx.numpy(), gy.numpy(), classes.numpy(), cmap="Pastel1", shading="auto", vmin=0, vmax=8)
-    ax.scatter(x[:, 0].numpy(), x[:, 1].numpy(), c=y.numpy(), cmap="Set1", vmin=0, vmax=8, s=10, edgecolors="k", linewidths=0.3)
+    ax.pcolormesh(gx, gy, classes, cmap="Pastel1", shading="auto", vmin=0, vmax=8)
+    ax.scatter(x[:, 0], x[:, 1], c=y, cmap="Set1", vmin=0, vmax=8, s=10, edgecolors="k", linewidths=0.3)
     ax.set_title("decision surface (test points over the predicted class)")
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     return fig
+
+
+def decision_surface_figure(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                            predictions: Callable[[torch.Tensor], torch.Tensor], resolution: int = 300) -> Any:
+    """`decision_grid` drawn by `decision_surface_plot`."""
+    return decision_surface_plot(*decision_grid(model, x, predictions, resolution), x.float().cpu(), y.cpu())

@@ -3,35 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from dlrun.plots.figure import new_figure
+
+if TYPE_CHECKING:
+    import torch
 
 
 def denormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """Undo (x - mean) / std per channel and clip to [0, 1] (the course's img * std + mean)."""
+    import torch
+
     m = torch.tensor(list(mean), dtype=torch.float32).reshape(1, -1, 1, 1)
     s = torch.tensor(list(std), dtype=torch.float32).reshape(1, -1, 1, 1)
     return (images.float().cpu() * s + m).clamp(0, 1)
 
 
-def top_losses_figure(
-    images: torch.Tensor, targets: torch.Tensor, probs: torch.Tensor, losses: torch.Tensor, class_names: Sequence[str], columns: int = 5
-) -> Any:
-    """images (K, C, H, W) in [0, 1], targets (K,), probs (K, classes), losses (K,): a grid of tiles
-    titled with the true class and the top-3 classes with their probabilities."""
+def top_losses_figure(images: Any, targets: Any, probs: Any, losses: Any, class_names: Sequence[str], columns: int = 5) -> Any:
+    """images (K, C, H, W) in [0, 1], targets (K,), probs (K, classes), losses (K,) (tensors or arrays;
+    numpy only, for the figure process): a grid of tiles titled with the true class and the top-3
+    classes with their probabilities."""
+    import numpy as np
+
+    images, targets, probs, losses = (np.asarray(a) for a in (images, targets, probs, losses))
     count = len(images)
     rows = max(1, -(-count // columns))
     height = 3.0 * rows + 0.5
     fig, axes = new_figure(rows, columns, figsize=(2.6 * columns, height), squeeze=False)
-    top_p, top_c = probs.float().topk(min(3, probs.shape[1]), dim=1)
+    top_c = np.argsort(-probs.astype(np.float64), axis=1, kind="stable")[:, : min(3, probs.shape[1])]
+    top_p = np.take_along_axis(probs, top_c, axis=1)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= count:
             continue
-        image = images[k].permute(1, 2, 0).numpy()
+        image = images[k].transpose(1, 2, 0)
         ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray" if image.shape[2] == 1 else None, vmin=0, vmax=1)
         lines = [f"true: {class_names[int(targets[k])]}  (loss {float(losses[k]):.2f})"]
         lines += [f"{i + 1}. {class_names[int(c)]} {float(p):.2f}" for i, (c, p) in enumerate(zip(top_c[k], top_p[k]))]

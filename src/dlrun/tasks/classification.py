@@ -173,7 +173,7 @@ class ClassificationTask(BaseTask):
         from dlrun.plots.confusion import confusion_figure
 
         if "test" in self.confusion:
-            logger.figure("test/confusion_matrix", confusion_figure(self.confusion["test"], self.class_names), png_name="confusion_matrix.png")
+            logger.draw("test/confusion_matrix", confusion_figure, self.confusion["test"], self.class_names, png_name="confusion_matrix.png")
             self.write_class_table(self.confusion["test"], run_dir, logger)
         if "test" in self.worst:
             self.draw_top_losses(self.worst["test"], data, logger)
@@ -181,14 +181,14 @@ class ClassificationTask(BaseTask):
         if self.history:
             from dlrun.plots.training import training_plot_figure
 
-            logger.figure("training_plot", training_plot_figure(self.history), png_name="training_plot.png")
+            logger.draw("training_plot", training_plot_figure, self.history, png_name="training_plot.png")
         if data.meta.get("in_features") == 2 and isinstance(data, TensorSplits):
-            from dlrun.plots.decision_surface import decision_surface_figure
+            from dlrun.plots.decision_surface import decision_grid, decision_surface_plot
 
             x, y = data.split_tensors("test")
             if len(x) == 0:  # test_size=0: nothing to draw
                 return
-            logger.figure("test/decision_surface", decision_surface_figure(model, x, y, predictions), png_name="decision_surface.png")
+            logger.draw("test/decision_surface", decision_surface_plot, *decision_grid(model, x, predictions), x, y, png_name="decision_surface.png")
 
     def write_class_table(self, confusion: torch.Tensor, run_dir: Path, logger: RunLogger) -> None:
         """per_class_metrics.csv, a PNG table and a markdown table in TensorBoard's text tab."""
@@ -202,7 +202,7 @@ class ClassificationTask(BaseTask):
         lines = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         lines += [f"| {r['class']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |" for r in rows]
         logger.text("test/per_class_metrics", "\n".join(lines))
-        logger.figure("test/per_class_metrics", class_table_figure(rows), png_name="per_class_metrics.png")
+        logger.draw("test/per_class_metrics", class_table_figure, rows, png_name="per_class_metrics.png")
 
     def draw_top_losses(self, worst: TopLosses, data: DataModule, logger: RunLogger) -> None:
         from dlrun.plots.top_losses import denormalize, top_losses_figure
@@ -212,5 +212,5 @@ class ClassificationTask(BaseTask):
         mean = data.meta.get("mean") or [0.0] * channels
         std = data.meta.get("std") or [1.0] * channels
         images = denormalize(worst.inputs, mean, std)
-        figure = top_losses_figure(images, worst.targets.cpu(), worst.probs.cpu(), worst.losses.cpu(), self.class_names)
-        logger.figure("test/top_losses", figure, png_name="top_losses.png")
+        logger.draw("test/top_losses", top_losses_figure, images, worst.targets, worst.probs, worst.losses, self.class_names,
+                    png_name="top_losses.png")
