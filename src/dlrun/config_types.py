@@ -106,6 +106,12 @@ def check_value(key: str, value: Any, hint: Any) -> None:
         raise DlrunError(f"{key}: expected {describe(hint)}, got {value!r}")
 
 
+class ResumeOptions(typing.TypedDict):
+    """`resume.*`: the config keys a resume may change beyond the free ones (dlrun.resume)."""
+
+    allow_changes: list[str]
+
+
 class Root(typing.TypedDict):
     """The top-level keys of train.yaml that a run reads (groups are checked by their targets)."""
 
@@ -113,6 +119,7 @@ class Root(typing.TypedDict):
     name: str
     tags: list[str]
     ckpt_path: str | None
+    resume: ResumeOptions
     optimized_metric: str | None
     encoder_ckpt: str | None
 

@@ -80,6 +80,23 @@ def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
         OmegaConf.update(cfg, key, OmegaConf.select(value, key), merge=False)
 
 
+def claim_out_dir(requested: str | None) -> Path:
+    """Eval's own fresh dir: `out_dir` if it holds no run's files (it is never shared with a training
+    run or another eval), else a new outputs/eval/<date>_<time>_<random>/."""
+    from dlrun.rundir import check_fresh, create_exclusive
+
+    if requested:
+        path = Path(requested).expanduser().absolute()
+        check_fresh(path, "out_dir", "eval writes its results into a dir of its own, never into a run's")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DlrunError(f"cannot create out_dir {path}: {err.strerror or err}") from err
+        return path
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    return create_exclusive(lambda: str(Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}"), redraw=True)[0]
+
+
 def main(args: list[str]) -> int:
     """Entry of `dlrun eval`."""
     if any(a in ("-h", "--help") for a in args):
@@ -111,9 +128,7 @@ def main(args: list[str]) -> int:
     split = options.get("split", "test")
     if split not in SPLITS:
         raise UnknownSplit(split, SPLITS)
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-    out_dir = Path(options.get("out_dir") or Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = claim_out_dir(options.get("out_dir"))
 
     def failed(failure: Failure) -> None:
         Results(status=failure.status, error=failure.message, ckpt=options.get("ckpt"), split=split,

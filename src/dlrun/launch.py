@@ -6,6 +6,7 @@ non-zero at the end if any job did not complete."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,10 @@ def main(args: list[str]) -> int:
             return run_sweep(args, *plan_sweep(overrides))
         distributed.init_from_env()
         distributed.init_from_slurm()  # srun -n N dlrun train ...: the tasks form one DDP run
+        if distributed.is_main() and any(override_key(o) == "ckpt_path" for o in overrides):
+            from dlrun.resume import preflight
+
+            preflight(composed_with_hydra(overrides))  # a refused resume claims no run dir
         try:
             run_hydra([*args, *claim_run_dir(overrides)])
         finally:
@@ -151,15 +156,14 @@ def claim_run_dir(overrides: list[str]) -> list[str]:
     """Hydra overrides that pin this run's dir to a new one. Under torchrun rank 0 creates it and
     tells the other ranks, which write nothing there through Hydra."""
     from dlrun import distributed
-    from dlrun.results import RESULTS_FILE
-    from dlrun.rundir import quote_override
+    from dlrun.rundir import check_fresh, quote_override
 
     path, error = None, None
     if distributed.is_main():
         try:
             path, created = new_dir(composed_with_hydra(overrides), "run")
-            if not created and (path / RESULTS_FILE).exists():
-                raise DlrunError(f"run dir {path} already holds a run (results.json); choose a new hydra.run.dir")
+            if not created and str(path) != os.environ.get(distributed.SPAWNED_RUN_DIR):  # torchrun workers of a claimed dir
+                check_fresh(path, "hydra.run.dir")
         except DlrunError as err:
             error = str(err)
     path, error = distributed.broadcast_object((str(path) if path else None, error))
@@ -176,7 +180,7 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
     returns it and the Hydra overrides that pin it and name its job dirs. The manifest is written by the sweep callback."""
     from dlrun import gpu_slots, run_names, slurm, sweep
     from dlrun.preflight import expand
-    from dlrun.rundir import quote_override
+    from dlrun.rundir import check_fresh, quote_override
 
     cfg = composed_with_hydra(expand(overrides, multirun=True)[0])
     on_error = str(cfg.sweep.on_error)
@@ -197,9 +201,8 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
         slurm.check_not_queued(sweep_dir)  # jobs Slurm still holds would run twice
     else:
         sweep_dir, created = new_dir(cfg, "sweep")
-        if not created and (sweep_dir / sweep.MANIFEST).exists():
-            raise DlrunError(f"hydra.sweep.dir {sweep_dir} already holds a sweep; finish it with "
-                             f"sweep.resume={sweep_dir} or choose a new hydra.sweep.dir")
+        if not created:
+            check_fresh(sweep_dir, "hydra.sweep.dir")
     hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}", *launcher_overrides]
     if not any(o.startswith(run_names.EXCLUDE_KEY + "=") for o in overrides):  # the user's own choice wins
         hydra_overrides.append(run_names.exclude_override(run_names.constant_keys(overrides, jobs)))
@@ -212,6 +215,7 @@ def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> i
     import shlex
 
     from dlrun import sweep
+    from dlrun.rundir import quote_override
 
     interrupted, error = False, None
     try:
@@ -227,7 +231,7 @@ def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> i
         print("\n" + "\n".join(sweep.summary_lines(sweep_dir)))
     if interrupted or not set(counts) <= {"completed"}:
         kept = [a for a in args if not a.startswith("sweep.resume=")]
-        print("  finish it with: " + shlex.join(["dlrun", "train", *kept, f"sweep.resume={sweep_dir}"]))
+        print("  finish it with: " + shlex.join(["dlrun", "train", *kept, f"sweep.resume={quote_override(str(sweep_dir))}"]))
     if interrupted:
         from dlrun.interrupt import exit_code, received
 
