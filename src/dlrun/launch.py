@@ -175,9 +175,10 @@ def claim_run_dir(overrides: list[str]) -> list[str]:
     return extra
 
 
-def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
+def plan_sweep(overrides: list[str]) -> tuple[Path, list[str], int | None]:
     """Check the sweep settings, claim a new sweep dir (or check the one named by sweep.resume);
-    returns it and the Hydra overrides that pin it and name its job dirs. The manifest is written by the sweep callback."""
+    returns it, the Hydra overrides that pin it and name its job dirs, and the grid's job count (None
+    for other sweepers). The manifest is written by the sweep callback."""
     from dlrun import gpu_slots, run_names, slurm, sweep
     from dlrun.preflight import expand
     from dlrun.rundir import check_fresh, quote_override
@@ -197,7 +198,7 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
     resume = cfg.sweep.resume
     if resume:
         sweep_dir = Path(str(resume)).expanduser().absolute()
-        sweep.check_resumable(sweep_dir, overrides, jobs)
+        sweep.claim_for_resume(sweep_dir, overrides, jobs)  # checked and marked running under the sweep lock
         slurm.check_not_queued(sweep_dir)  # jobs Slurm still holds would run twice
     else:
         sweep_dir, created = new_dir(cfg, "sweep")
@@ -206,10 +207,10 @@ def plan_sweep(overrides: list[str]) -> tuple[Path, list[str]]:
     hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}", *launcher_overrides]
     if not any(o.startswith(run_names.EXCLUDE_KEY + "=") for o in overrides):  # the user's own choice wins
         hydra_overrides.append(run_names.exclude_override(run_names.constant_keys(overrides, jobs)))
-    return sweep_dir, hydra_overrides
+    return sweep_dir, hydra_overrides, len(jobs) if jobs is not None else None
 
 
-def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> int:
+def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str], num_jobs: int | None = None) -> int:
     """Run the sweep through Hydra, then close the manifest: 0 if every job completed, 130 (143)
     when interrupted by Ctrl-C (SIGTERM), 1 otherwise (with the command that finishes the sweep)."""
     import shlex
@@ -226,7 +227,7 @@ def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> i
         if exit_.code not in (0, None):
             error = "the sweep stopped early (see the messages above)"
     finally:
-        counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error)
+        counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error, expected=num_jobs)
         write_sweep_summary(sweep_dir)
         print("\n" + "\n".join(sweep.summary_lines(sweep_dir)))
     if interrupted or not set(counts) <= {"completed"}:

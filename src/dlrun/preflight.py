@@ -14,17 +14,17 @@ from dlrun.errors import DlrunError, one_line
 from dlrun.paths import config_dir, config_groups, searchpath_overrides
 from dlrun.overrides import override_key
 
-MAX_COMBINATIONS = 64  # a sweep larger than this is checked on its first combinations only
+MAX_COMBINATIONS = 64  # a larger grid is checked on jobs that cover every value of every key (sweep.covering)
 
 
 def expand(overrides: list[str], multirun: bool) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper would run (one list without -m)."""
     if not multirun:
         return [overrides]
-    from dlrun.sweep import combinations
+    from dlrun.sweep import covering
 
     try:
-        return combinations(overrides)[:MAX_COMBINATIONS]
+        return covering(overrides, config_groups(), MAX_COMBINATIONS)
     except Exception as err:  # interval()/tag sweeps for other sweepers: check the fixed part only
         from hydra.errors import OverrideParseException
 
