@@ -210,3 +210,20 @@ def test_sweep_finish_command_pastes_back_from_an_awkward_folder(tmp_path: Path)
     sweep_dir = next((cwd / "outputs" / "multirun").iterdir())
     manifest = json.loads((sweep_dir / "sweep.json").read_text())
     assert len(manifest["resumes"]) == 1 and manifest["jobs"]["0"]["status"] == "completed"
+
+
+@pytest.mark.fault("a loss that diverges without turning NaN (Adam, optimizer.lr=1e6: loss ~1e18)",
+                   "fails like NaN once above trainer.divergence_factor (1e6) x the first step's loss: one line naming the step, exit 3")
+def test_a_diverging_loss_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert train_in_process([*FAST, "optimizer.lr=1e6"], run) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: loss exceeded the divergence bound ") and "(trainer.divergence_factor x the first step's loss)" in err
+    bound = float(err.split("divergence bound ")[1].split(" ")[0])
+    assert 1e6 <= bound <= 1e6 * 10  # 1e6 x an initial cross-entropy of ~1.1 (3 classes)
+    assert read_results(run)["status"] == "failed"
+
+
+def test_the_divergence_reference_travels_in_checkpoints(trained: Path) -> None:
+    state = load_checkpoint(trained / "checkpoints" / "last.pt")
+    assert 1.0 <= state["divergence_reference"] < 2.0  # |first loss| clamped at 1: cross-entropy of 3 classes ~ ln 3

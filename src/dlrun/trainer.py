@@ -115,12 +115,15 @@ class Trainer:
         deterministic: bool = False,
         progress_bar: bool = True,
         devices: int = 1,
+        divergence_factor: float | None = 1e6,
     ) -> None:
         positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches, "devices": devices,
                     "val_every_n_epochs": val_every_n_epochs, "log_every_n_steps": log_every_n_steps}
         for key, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be an integer >= 1, got {value}")
+        if divergence_factor is not None and not divergence_factor > 1:
+            raise ValueError(f"divergence_factor must be > 1 or null, got {divergence_factor}")
         for key, clip in (("gradient_clip_norm", gradient_clip_norm), ("gradient_clip_value", gradient_clip_value)):
             if clip is not None and clip <= 0:
                 raise ValueError(f"{key} must be > 0 or null, got {clip}")
@@ -155,7 +158,7 @@ class Trainer:
         # Order matters: the NaN guard checks before anything is logged or saved; Interrupt follows
         # Checkpoint (it relies on last.pt written at an epoch's end); EarlyStop restores the best
         # weights in on_fit_end only after Checkpoint has written the final last.pt.
-        self.callbacks: list[Callback] = [NanGuard(), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(),
+        self.callbacks: list[Callback] = [NanGuard(divergence_factor), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(),
                                           TaskFigures(), *([saver] if saver else []), Interrupt(saver), EarlyStop(mode, **es)]
         self.epoch = 0           # completed epochs
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
