@@ -227,3 +227,36 @@ def test_a_diverging_loss_fails_the_run(tmp_path: Path, capsys: pytest.CaptureFi
 def test_the_divergence_reference_travels_in_checkpoints(trained: Path) -> None:
     state = load_checkpoint(trained / "checkpoints" / "last.pt")
     assert 1.0 <= state["divergence_reference"] < 2.0  # |first loss| clamped at 1: cross-entropy of 3 classes ~ ln 3
+
+
+@pytest.mark.parametrize("override, message", [
+    pytest.param("seed=1180591620717411303424", "error: seed: must fit in 64 bits (|seed| < 2**63), got 1180591620717411303424",
+                 marks=pytest.mark.fault("seed=2**70, optimizer.lr=inf, lr=${oc.env:HOME}, ~trainer with a trainer key",
+                                         "one-line error naming the key before any work")),
+    pytest.param("optimizer.lr=inf", "error: optimizer.lr: expected a finite number > 0, got inf",
+                 marks=pytest.mark.fault("seed=2**70, optimizer.lr=inf, lr=${oc.env:HOME}, ~trainer with a trainer key",
+                                         "one-line error naming the key before any work")),
+    pytest.param("optimizer.lr=${oc.env:HOME}", f"error: optimizer.lr: expected a finite number > 0, got {os.environ['HOME']!r}",
+                 marks=pytest.mark.fault("seed=2**70, optimizer.lr=inf, lr=${oc.env:HOME}, ~trainer with a trainer key",
+                                         "one-line error naming the key before any work")),
+    pytest.param("~trainer", "error: the config group 'trainer' is required (~trainer removed it): choose one with "
+                             "trainer=<option> (valid: default)",
+                 marks=pytest.mark.fault("seed=2**70, optimizer.lr=inf, lr=${oc.env:HOME}, ~trainer with a trainer key",
+                                         "one-line error naming the key before any work")),
+])
+def test_late_or_poor_messages_are_one_line_before_any_work(override: str, message: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert train_in_process([*FAST, override], tmp_path / "r") == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not list((tmp_path / "r").glob("*"))
+
+
+@pytest.mark.fault("dlrun eval where its out dir cannot be made (read-only folder, a file named outputs)",
+                   "one-line error naming the dir, exit 2")
+def test_eval_where_outputs_cannot_be_made_is_one_line(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dlrun.cli import main
+
+    (tmp_path / "outputs").write_text("")  # fails for root too, unlike a read-only folder
+    assert main(["eval", f"ckpt={trained / 'checkpoints' / 'best.pt'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot create run dir {tmp_path / 'outputs' / 'eval'}/") and "\n" not in err

@@ -137,6 +137,8 @@ def check_root(cfg: Any) -> None:
         if not isinstance(value, (str, int, float, bool, type(None))):
             value = OmegaConf.to_container(value, resolve=True)
         check_value(key, value, hint)
+        if key == "seed" and isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise DlrunError(f"seed: must fit in 64 bits (|seed| < 2**63), got {value}")
 
 
 def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = (), provided: tuple[str, ...] = ()) -> None:

@@ -67,6 +67,10 @@ def explain(err: BaseException, overrides: list[str]) -> str:
         cause = err.__cause__
         if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):  # a key that is not there
             key = next((override_key(o) for o in overrides if override_key(o).startswith(str(cause.full_key))), str(cause.full_key))
+            group = key.split(".")[0]
+            if f"~{group}" in overrides and group in REQUIRED_GROUPS:  # `~trainer trainer.max_epochs=3`
+                return (f"the config group '{group}' is required (~{group} removed it): choose one with {group}=<option> "
+                        f"(valid: {', '.join(config_groups().get(group, [])) or 'none'})")
             if "/" in key:
                 return f"unknown config group '{key.split('/')[0]}' (valid: {', '.join(config_groups())})"
             renamed = renamed_message(key)
