@@ -260,3 +260,34 @@ def test_eval_where_outputs_cannot_be_made_is_one_line(trained: Path, tmp_path: 
     assert main(["eval", f"ckpt={trained / 'checkpoints' / 'best.pt'}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: cannot create run dir {tmp_path / 'outputs' / 'eval'}/") and "\n" not in err
+
+
+class FiguresInterrupted:
+    """A classification task whose figures (after the test pass) are cut by a Ctrl-C."""
+
+    def __new__(cls, loss: object, **options: object) -> object:
+        from dlrun.tasks.classification import ClassificationTask
+
+        class _Task(ClassificationTask):
+            def write_artifacts(self, model, data, run_dir, logger):  # type: ignore[no-untyped-def]
+                raise KeyboardInterrupt
+
+        return _Task(loss, **options)
+
+
+@pytest.mark.fault("Ctrl-C after the last epoch (during the test pass or the figures)",
+                   "exit 130 with the resume command; resuming the finished fit records the test metrics")
+def test_ctrl_c_after_the_last_epoch_says_how_to_get_the_test_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import conftest
+
+    monkeypatch.setattr(conftest, "FiguresInterrupted", FiguresInterrupted, raising=False)
+    run = tmp_path / "run"
+    assert train_in_process([*FAST, "task._target_=conftest.FiguresInterrupted"], run) == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("resume with: dlrun train ") and lines[-1].endswith(f"ckpt_path={run}/checkpoints/last.pt")
+    assert read_results(run)["status"] == "interrupted"
+    resumed = tmp_path / "resumed"
+    assert train_in_process([*FAST, "resume.allow_changes=[task]", f"ckpt_path={run}/checkpoints/last.pt"], resumed) == 0
+    results = read_results(resumed)
+    assert results["status"] == "completed" and results["epochs_run"] == 2 and "test/acc" in results["test"]
