@@ -156,14 +156,17 @@ def claim_run_dir(overrides: list[str]) -> list[str]:
     """Hydra overrides that pin this run's dir to a new one. Under torchrun rank 0 creates it and
     tells the other ranks, which write nothing there through Hydra."""
     from dlrun import distributed
+    from dlrun.results import RESULTS_FILE
     from dlrun.rundir import check_fresh, quote_override
 
     path, error = None, None
     if distributed.is_main():
         try:
             path, created = new_dir(composed_with_hydra(overrides), "run")
+            if not created and (path / RESULTS_FILE).exists():
+                raise DlrunError(f"run dir {path} already holds a run (results.json); choose a new hydra.run.dir")
             if not created and str(path) != os.environ.get(distributed.SPAWNED_RUN_DIR):  # torchrun workers of a claimed dir
-                check_fresh(path, "hydra.run.dir")
+                check_fresh(path, "hydra.run.dir")  # a killed run, a sweep: anything a run or sweep leaves
         except DlrunError as err:
             error = str(err)
     path, error = distributed.broadcast_object((str(path) if path else None, error))
