@@ -291,3 +291,13 @@ def test_ctrl_c_after_the_last_epoch_says_how_to_get_the_test_metrics(tmp_path: 
     assert train_in_process([*FAST, "resume.allow_changes=[task]", f"ckpt_path={run}/checkpoints/last.pt"], resumed) == 0
     results = read_results(resumed)
     assert results["status"] == "completed" and results["epochs_run"] == 2 and "test/acc" in results["test"]
+
+
+@pytest.mark.fault("dlrun eval of a checkpoint whose weights do not fit the model config (model.hidden changed)",
+                   "one-line error naming the parameter and both shapes, exit 2")
+def test_eval_of_misfitting_weights_names_the_parameter(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dlrun.cli import main
+
+    assert main(["eval", f"ckpt={trained / 'checkpoints' / 'best.pt'}", "model.hidden=[32,64]", f"out_dir={tmp_path / 'e'}"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: checkpoint weights do not fit the model config: net.1.weight has shape "
+                                               "(64, 2) in the checkpoint, (32, 2) in the model")

@@ -63,7 +63,7 @@ def test_incomplete_state_and_misfitting_weights_name_what_is_wrong() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(2, 3))
     with pytest.raises(DlrunError, match=r"0.weight has shape \(4, 2\) in the checkpoint, \(3, 2\) in the model"):
         check_weights(model, {"0.weight": torch.zeros(4, 2), "0.bias": torch.zeros(3)}, "ck.pt")
-    with pytest.raises(DlrunError, match=r"missing 0.bias; 1 missing, 0 unexpected keys"):
+    with pytest.raises(DlrunError, match=r"does not fit this model config: missing 0.bias; 1 missing, 0 unexpected keys"):
         check_weights(model, {"0.weight": torch.zeros(3, 2)}, "ck.pt")
 
 

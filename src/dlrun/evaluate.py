@@ -150,6 +150,7 @@ def evaluate(cfg: DictConfig, state: dict[str, Any], split: str, out_dir: Path) 
     task's artifacts into `out_dir`; returns the metrics."""
     from dlrun import build
     from dlrun.data.base import RestorableData
+    from dlrun.resume import weights_problem
     from dlrun.run_logger import RunLogger
     from dlrun.seeding import seed_everything
 
@@ -164,6 +165,9 @@ def evaluate(cfg: DictConfig, state: dict[str, Any], split: str, out_dir: Path) 
         model = build.build_model(cfg, data).to(trainer.device)
         if not state:
             check_needs_no_weights(model, cfg)
+        problem = weights_problem(model, state["model"]) if state else None
+        if problem is not None:  # named by key, not torch's multi-line report
+            raise DlrunError(f"checkpoint weights do not fit the model config: {problem}")
         try:
             if state:
                 model.load_state_dict(state["model"])

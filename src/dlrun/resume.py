@@ -74,21 +74,27 @@ def check_state(state: dict[str, Any], path: str) -> None:
         raise DlrunError(f"{path} lacks {', '.join(missing)}: it cannot resume a run (an incomplete or foreign checkpoint)")
 
 
-def check_weights(model: Any, weights: dict[str, Any], path: str) -> None:
-    """The checkpoint's weights fit `model`: the same parameter names and shapes, else one line
-    naming the first key that differs."""
+def weights_problem(model: Any, weights: dict[str, Any]) -> str | None:
+    """Why a checkpoint's weights do not fit `model` (the first missing, unexpected or differently
+    shaped parameter, by name), or None when they fit."""
     own = model.state_dict()
     missing = [k for k in own if k not in weights]
     unexpected = [k for k in weights if k not in own]
     if missing or unexpected:
         what = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
-        raise DlrunError(f"checkpoint {path} does not fit this model config ({what}; "
-                         f"{len(missing)} missing, {len(unexpected)} unexpected keys)")
+        return f"{what}; {len(missing)} missing, {len(unexpected)} unexpected keys"
     for key, tensor in own.items():
-        stored = weights[key]
-        if tuple(getattr(stored, "shape", ())) != tuple(tensor.shape):
-            raise DlrunError(f"checkpoint {path} does not fit this model config: {key} has shape "
-                             f"{tuple(stored.shape)} in the checkpoint, {tuple(tensor.shape)} in the model")
+        shape = tuple(getattr(weights[key], "shape", ()))
+        if shape != tuple(tensor.shape):
+            return f"{key} has shape {shape} in the checkpoint, {tuple(tensor.shape)} in the model"
+    return None
+
+
+def check_weights(model: Any, weights: dict[str, Any], path: str) -> None:
+    """The checkpoint's weights fit `model`, else one line naming the first key that differs."""
+    problem = weights_problem(model, weights)
+    if problem is not None:
+        raise DlrunError(f"checkpoint {path} does not fit this model config: {problem}")
 
 
 def adjust_state(state: dict[str, Any], changes: dict[str, list[Any]], optimizer: Any, schedule: Any) -> dict[str, Any]:
