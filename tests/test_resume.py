@@ -112,3 +112,8 @@ def test_a_changed_momentum_is_set_and_a_new_optimizer_starts_fresh_at_the_curre
     assert out["optimizer"]["state"] == {} and "betas" in out["optimizer"]["param_groups"][0]
     assert out["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.1)
     assert adjust_state(state, {}, adam, None) is state  # nothing to apply
+
+
+def test_keys_only_one_config_has_are_version_skew_not_changes() -> None:
+    older = {**STORED, "trainer": {k: v for k, v in STORED["trainer"].items() if k != "device"}, "dropped": 1}
+    assert check_changes(older, changed(optimizer__lr=0.02), 1, ["optimizer.lr"], "ck.pt") == {"optimizer.lr": [0.01, 0.02]}

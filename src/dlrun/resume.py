@@ -49,7 +49,8 @@ def check_changes(stored: dict[str, Any], new: dict[str, Any], epochs_done: int,
                   path: str) -> dict[str, list[Any]]:
     """The changes a resume from `path` applies ({key: [old, new]}, for results.json); raises
     DlrunError for a change not allowed (max_epochs below the epochs already trained, or a key
-    neither free to change nor named in resume.allow_changes)."""
+    neither free to change nor named in resume.allow_changes). A key only one of the two configs
+    has is a difference of dlrun versions (a checkpoint of an older dlrun stays resumable)."""
     changes = changed_keys(stored, new)
     max_epochs = changes.get(MAX_EPOCHS, (None, new.get("trainer", {}).get("max_epochs")))[1]
     if isinstance(max_epochs, int) and max_epochs < epochs_done:
@@ -58,7 +59,8 @@ def check_changes(stored: dict[str, Any], new: dict[str, Any], epochs_done: int,
     refused = []
     for key, (old, value) in changes.items():
         more_epochs = key == MAX_EPOCHS and isinstance(value, int)  # >= epochs_done, checked above
-        if not (more_epochs or _may_change(key) or _covered(key, allowed)):
+        version_skew = ABSENT in (old, value)  # a key another dlrun version added or dropped
+        if not (more_epochs or version_skew or _may_change(key) or _covered(key, allowed)):
             refused.append(f"{key}: {old!r} -> {value!r}")
     if refused:
         keys = ",".join(r.split(":", 1)[0] for r in refused)
