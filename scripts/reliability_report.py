@@ -81,7 +81,7 @@ def main() -> int:
         "|---|---:|---|",
     ]
     lines += [f"| {r['fault']} | {r['cases']} | {r['outcome']} |" for r in rows.values()]
-    lines += ["", f"Total cases: {sum(r['cases'] for r in rows.values())}", "", *POLICIES]
+    lines += ["", f"Total cases: {sum(r['cases'] for r in rows.values())}", "", *POLICIES, ""]
     (ROOT / "docs" / "reliability.md").write_text("\n".join(lines))
     print(f"{summary}\nwrote docs/reliability.md ({len(rows)} rows)")
     return proc.returncode
