@@ -20,6 +20,39 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+POLICIES = [
+    "## Policies",
+    "",
+    "- **A checkpoint is data.** It is read only with `torch.load(weights_only=True)` and checked against the sha256 of "
+    "its contents recorded when it was written (a mismatch is a one-line \"corrupted\" error). The config inside may "
+    "name only `_target_`s that the current config tree (dlrun's and the user's config dirs) defines for that group, "
+    "or dlrun's own classes; anything else is refused unless `trust_checkpoint=true`. Eval refuses non-finite weights.",
+    "- **A run dir is never reused.** A dir holding any run or sweep artefact (`checkpoints/`, an event file, `.hydra/`, "
+    "`results.json`, `metrics.csv`, `error.log`, `sweep.json`) is refused as a new run dir (`hydra.run.dir`), sweep dir "
+    "(`hydra.sweep.dir`) or eval `out_dir`, with the command that resumes it (`ckpt_path=.../last.pt`, or "
+    "`sweep.resume=DIR`). An empty dir is accepted. Eval always writes into a dir of its own.",
+    "- **Resume means the same run.** The config stored in the checkpoint is compared with the new one. Free to change: "
+    "`trainer.max_epochs` (down to the epochs already trained), `trainer.log_every_n_steps`, `trainer.checkpoint.*`, "
+    "`trainer.device`, `trainer.progress_bar`, `dataset.root`/`download`/`mirrors`, `name`, `tags`, "
+    "`optimized_metric` and the run-control keys (`ckpt_path`, `sweep.*`, `resume.*`); a key only one of the two "
+    "configs has (added or dropped by another dlrun version) is not a change. Any other change is refused "
+    "before a run dir is made, in one line listing each key with its old and new value, unless "
+    "`resume.allow_changes=[key,...]` names it (a group name covers its keys): then it is applied for real (optimizer "
+    "hyperparameters set in the param groups, a changed lr scaling the current lr and the schedule, a new optimizer "
+    "or schedule started fresh) and recorded in results.json as `resume_changes`.",
+    "- **SIGTERM is Ctrl-C.** The step finishes, `last.pt` is written, results.json says `interrupted`, the resume "
+    "command is printed and the exit code is 143 (130 for Ctrl-C); a sweep marks the job in its manifest and prints "
+    "the command that finishes it. An interrupt after the last epoch prints the resume command, which records the "
+    "test metrics.",
+    "- **Recovery commands paste back.** Paths in printed commands are quoted for Hydra's override grammar, then for "
+    "the shell, so they work from any folder name.",
+    "- **Sweeps.** The manifest is checked and claimed under its lock (two resumes of one sweep cannot both start); a "
+    "manifest changed, truncated or removed mid-sweep is reported and left as found; a broken one on resume gets one "
+    "way forward (move it aside, rerun: it is rebuilt from the grid and the job dirs). Every value of every swept key "
+    "is checked before the first job starts. A loss above `trainer.divergence_factor` (1e6) x the first step's loss "
+    "fails the job like NaN.",
+]
+
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,7 +81,7 @@ def main() -> int:
         "|---|---:|---|",
     ]
     lines += [f"| {r['fault']} | {r['cases']} | {r['outcome']} |" for r in rows.values()]
-    lines += ["", f"Total cases: {sum(r['cases'] for r in rows.values())}", ""]
+    lines += ["", f"Total cases: {sum(r['cases'] for r in rows.values())}", "", *POLICIES, ""]
     (ROOT / "docs" / "reliability.md").write_text("\n".join(lines))
     print(f"{summary}\nwrote docs/reliability.md ({len(rows)} rows)")
     return proc.returncode

@@ -42,7 +42,8 @@ def _sweep(tmp_path: Path, pid: int) -> Path:
 
     from dlrun import sweep
 
-    sweep.update_manifest(tmp_path, lambda d: d.update(gpus=["0", "1"], pid=pid, host=socket.gethostname(), gpu_leases={}))
+    sweep.update_manifest(tmp_path, lambda d: d.update(gpus=["0", "1"], pid=pid, host=socket.gethostname(), gpu_leases={}),
+                          create=True)
     return tmp_path
 
 

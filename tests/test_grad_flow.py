@@ -52,7 +52,7 @@ def test_norms_match_a_hand_unrolled_rnn_and_leave_parameter_grads_alone() -> No
 def test_the_stepwise_rerun_changes_no_number(cell: str) -> None:
     torch.manual_seed(0)
     model = CharRNN(12, cell=cell, hidden_size=16, num_layers=2, init="xavier_normal")
-    x, y = torch.randint(0, 12, (4, 7)), torch.randint(0, 12, (4,))
+    x, _ = torch.randint(0, 12, (4, 7)), torch.randint(0, 12, (4,))
     states: list[torch.Tensor] = []
     from dlrun.grad_flow import stepwise
 

@@ -107,3 +107,24 @@ def test_offline_and_missing_names_the_url_and_the_layout(tmp_path: Path) -> Non
 def test_bad_val_size_is_rejected_at_construction() -> None:
     with pytest.raises(ValueError, match="val_size"):
         IMDB(val_size=1.0)
+
+
+@pytest.mark.fault("IMDB archive (custom url + its sha256) that also holds MNIST/ and a top-level file",
+                   "only aclImdb/ is extracted into dataset.root; the other entries there stay untouched")
+def test_extraction_replaces_only_aclimdb(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    write_aclimdb(mirror, {"train": 2, "test": 1})
+    (mirror / "MNIST" / "raw").mkdir(parents=True)
+    (mirror / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"evil")
+    (mirror / "notes.txt").write_text("evil")
+    archive = mirror / "aclImdb_v1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("aclImdb", "MNIST", "notes.txt"):
+            tar.add(mirror / name, arcname=name)
+    root = tmp_path / "data"
+    (root / "MNIST" / "raw").mkdir(parents=True)
+    (root / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"good")
+    data = _imdb(root, download=True, mirrors=[mirror.as_uri()], sha256=hashlib.sha256(archive.read_bytes()).hexdigest())
+    assert len(data.splits["test"]) == 2
+    assert (root / "MNIST" / "raw" / "train-images-idx3-ubyte").read_bytes() == b"good"
+    assert sorted(p.name for p in root.iterdir()) == ["MNIST", "aclImdb", "aclImdb_v1.tar.gz"]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import FAST, read_results, run_cli, train_in_process
+from conftest import FAST, read_results, train_in_process
 from dlrun.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.reliability

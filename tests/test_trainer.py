@@ -48,7 +48,7 @@ def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path: Path) -> None:
     state = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
     assert (state["epoch"], state["batch_in_epoch"], state["global_step"]) == (1, 10, 27)
     assert read_results(tmp_path / "cut")["status"] == "interrupted"
-    resume = [*common, f"ckpt_path={tmp_path / 'cut' / 'checkpoints' / 'last.pt'}"]
+    resume = [*common, "resume.allow_changes=[task]", f"ckpt_path={tmp_path / 'cut' / 'checkpoints' / 'last.pt'}"]
     assert train_in_process(resume, tmp_path / "resumed") == 0
     assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "resumed"))
 

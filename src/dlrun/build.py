@@ -9,6 +9,7 @@ bug in them, so it is raised as it is and keeps its traceback (dlrun.failure).
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,9 @@ def build_regularizer(cfg: DictConfig) -> Regularizer:
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
+    lr = cfg.optimizer.get("lr")
+    if lr is not None and (isinstance(lr, (str, bool)) or not math.isfinite(float(lr))):
+        raise DlrunError(f"optimizer.lr: expected a finite number > 0, got {lr!r}")
     factory = build("optimizer", cfg.optimizer, no_decay=cfg.optimizer.get("no_decay", False))  # optim.py acts on no_decay
     if next(iter(model.parameters()), None) is None:
         raise DlrunError(f"model: {cfg.model._target_.rsplit('.', 1)[-1]} has no parameters, so there is nothing to "

@@ -83,27 +83,42 @@ class Callback:
 
 
 class NanGuard(Callback):
-    """Stops a diverged run: the first non-finite loss is tracked on the device (no per-step host
+    """Stops a diverged run: the first non-finite loss, or the first above the divergence bound
+    (`factor` x the first step's loss, at least `factor`), is tracked on the device (no per-step host
     sync) and checked at logging steps, at each epoch's end and before any checkpoint is written."""
 
-    def __init__(self) -> None:
+    def __init__(self, factor: float | None = None) -> None:
         self.first_bad: torch.Tensor | None = None
+        self.first_over: torch.Tensor | None = None
+        self.factor = factor
+        self.reference: torch.Tensor | None = None  # |loss| of the run's first step (kept in checkpoints)
         self.epoch = 0
 
     def on_train_epoch_start(self, trainer: Trainer, fit: Fit) -> None:
         self.first_bad = torch.tensor(-1, device=trainer.device)
+        self.first_over = torch.tensor(-1, device=trainer.device)
         self.epoch = trainer.epoch + 1
 
     def on_train_batch_end(self, trainer: Trainer, fit: Fit) -> None:
-        assert self.first_bad is not None and fit.loss is not None
-        self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(fit.loss), trainer.global_step + 1, self.first_bad)
+        assert self.first_bad is not None and self.first_over is not None and fit.loss is not None
+        step = trainer.global_step + 1
+        self.first_bad = torch.where((self.first_bad < 0) & ~torch.isfinite(fit.loss), step, self.first_bad)
+        if self.factor is None:
+            return
+        if self.reference is None:
+            self.reference = fit.loss.detach().abs().clamp_min(1.0)
+        over = fit.loss.detach().abs() > self.reference.to(fit.loss.device) * self.factor
+        self.first_over = torch.where((self.first_over < 0) & over, step, self.first_over)
 
     def check(self) -> None:
-        if self.first_bad is None:
+        if self.first_bad is None or self.first_over is None:
             return
         step = int(distributed.max_across_ranks(self.first_bad).item())
         if step >= 0:
             raise TrainingDiverged(self.epoch, step)
+        over = int(distributed.max_across_ranks(self.first_over).item())
+        if over >= 0 and self.reference is not None and self.factor is not None:
+            raise TrainingDiverged(self.epoch, over, bound=float(self.reference) * self.factor)
 
     def on_train_step_end(self, trainer: Trainer, fit: Fit) -> None:
         if fit.log_step:
@@ -114,6 +129,12 @@ class NanGuard(Callback):
 
     def on_save_checkpoint(self, trainer: Trainer, fit: Fit, state: dict[str, Any]) -> None:
         self.check()
+        if self.reference is not None:
+            state["divergence_reference"] = float(self.reference)
+
+    def on_load_checkpoint(self, trainer: Trainer, fit: Fit, state: dict[str, Any]) -> None:
+        if "divergence_reference" in state:
+            self.reference = torch.tensor(float(state["divergence_reference"]), device=trainer.device)
 
 
 class ProgressBar(Callback):

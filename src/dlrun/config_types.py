@@ -135,6 +135,12 @@ def checked_options(name: str, given: Mapping[str, Any] | None, options: Any) ->
     return given
 
 
+class ResumeOptions(typing.TypedDict):
+    """`resume.*`: the config keys a resume may change beyond the free ones (dlrun.resume)."""
+
+    allow_changes: list[str]
+
+
 class Root(typing.TypedDict):
     """The top-level keys of train.yaml that a run reads (groups are checked by their targets)."""
 
@@ -142,6 +148,7 @@ class Root(typing.TypedDict):
     name: str
     tags: list[str]
     ckpt_path: str | None
+    resume: ResumeOptions
     optimized_metric: str | None
     encoder_ckpt: str | None
 
@@ -159,6 +166,8 @@ def check_root(cfg: Any) -> None:
         if not isinstance(value, (str, int, float, bool, type(None))):
             value = OmegaConf.to_container(value, resolve=True)
         check_value(key, value, hint)
+        if key == "seed" and isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise DlrunError(f"seed: must fit in 64 bits (|seed| < 2**63), got {value}")
 
 
 def check_node(key: str, node: dict[str, Any], ignore: tuple[str, ...] = (), provided: tuple[str, ...] = ()) -> None:

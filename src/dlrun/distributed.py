@@ -20,6 +20,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dlrun.errors import DlrunError, RecordedFailure, TrainingInterrupted
 
+SPAWNED_RUN_DIR = "DLRUN_SPAWNED_RUN_DIR"  # the run dir trainer.devices=N claimed and hands to its torchrun workers
+
 _world = {"size": 1, "rank": 0, "local_rank": 0}
 
 
@@ -244,7 +246,8 @@ def train_spawned(cfg: Any, run_dir: Path, devices: int) -> Any:
         task_overrides.append(f"ckpt_path={quote_override(str(cfg.ckpt_path))}")
     args = ["train", *task_overrides, f"hydra.run.dir={quote_override(str(run_dir))}",
             "hydra.output_subdir=null", "hydra/job_logging=disabled"]
-    code = launch(devices, args, env={"DLRUN_SWEEP_JOB": "1"} if run_info.in_sweep() else None)
+    env = {SPAWNED_RUN_DIR: str(run_dir), **({"DLRUN_SWEEP_JOB": "1"} if run_info.in_sweep() else {})}
+    code = launch(devices, args, env=env)
     try:
         results = Results.read(run_dir)
     except (OSError, ValueError):

@@ -18,11 +18,13 @@ class DlrunError(Exception):
 
 
 class TrainingDiverged(DlrunError):
-    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+    """The loss became NaN or infinite, or rose above the divergence bound; training stopped and the
+    last good checkpoint was kept."""
 
-    def __init__(self, epoch: int, step: int) -> None:
+    def __init__(self, epoch: int, step: int, bound: float | None = None) -> None:
+        what = "became NaN or infinite" if bound is None else f"exceeded the divergence bound {bound:.3g} (trainer.divergence_factor x the first step's loss)"
         super().__init__(
-            f"loss became NaN or infinite at epoch {epoch}, step {step}; training stopped "
+            f"loss {what} at epoch {epoch}, step {step}; training stopped "
             "(the last good checkpoint was kept; try a lower optimizer.lr or gradient clipping)",
             exit_code=3,
         )

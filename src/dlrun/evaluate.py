@@ -80,6 +80,23 @@ def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
         OmegaConf.update(cfg, key, OmegaConf.select(value, key), merge=False)
 
 
+def claim_out_dir(requested: str | None) -> Path:
+    """Eval's own fresh dir: `out_dir` if it holds no run's files (it is never shared with a training
+    run or another eval), else a new outputs/eval/<date>_<time>_<random>/."""
+    from dlrun.rundir import check_fresh, create_exclusive
+
+    if requested:
+        path = Path(requested).expanduser().absolute()
+        check_fresh(path, "out_dir", "eval writes its results into a dir of its own, never into a run's")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DlrunError(f"cannot create out_dir {path}: {err.strerror or err}") from err
+        return path
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    return create_exclusive(lambda: str(Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}"), redraw=True)[0]
+
+
 def main(args: list[str]) -> int:
     """Entry of `dlrun eval`."""
     if any(a in ("-h", "--help") for a in args):
@@ -108,9 +125,7 @@ def main(args: list[str]) -> int:
     split = options.get("split", "test")
     if split not in SPLITS:
         raise UnknownSplit(split, SPLITS)
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-    out_dir = Path(options.get("out_dir") or Path("outputs") / "eval" / f"{stamp}_{secrets.token_hex(3)}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = claim_out_dir(options.get("out_dir"))
 
     def failed(failure: Failure) -> None:
         Results(status=failure.status, error=failure.message, ckpt=options.get("ckpt"), split=split,
@@ -153,6 +168,7 @@ def evaluate(cfg: DictConfig, state: dict[str, Any], split: str, out_dir: Path,
     `mc_dropout` passes: the averaged model's metrics, then each model's alone (dlrun.ensemble)."""
     from dlrun import build
     from dlrun.data.base import RestorableData
+    from dlrun.resume import weights_problem
     from dlrun.run_logger import RunLogger
     from dlrun.seeding import seed_everything
 
@@ -167,6 +183,9 @@ def evaluate(cfg: DictConfig, state: dict[str, Any], split: str, out_dir: Path,
         model = build.build_model(cfg, data).to(trainer.device)
         if not state:
             check_needs_no_weights(model, cfg)
+        problem = weights_problem(model, state["model"]) if state else None
+        if problem is not None:  # named by key, not torch's multi-line report
+            raise DlrunError(f"checkpoint weights do not fit the model config: {problem}")
         try:
             if state:
                 model.load_state_dict(state["model"])

@@ -57,8 +57,12 @@ def guarded(work: Callable[[], T], out_dir: Path, record: Callable[[Failure], No
         if isinstance(err, RecordedFailure) and job is not None:
             failure.log = Path(out_dir) / "error.log"
         report(failure, out_dir, job, on_error, tag)
-        if isinstance(err, TrainingInterrupted) and err.checkpoint and job is None and resume_hint is not None:
-            print(f"resume with: {resume_hint(err.checkpoint)}", file=sys.stderr)
+        checkpoint = err.checkpoint if isinstance(err, TrainingInterrupted) else None
+        last = Path(out_dir) / "checkpoints" / "last.pt"
+        if checkpoint is None and isinstance(err, KeyboardInterrupt) and last.is_file():
+            checkpoint = str(last)  # e.g. Ctrl-C during the test pass: resuming the finished fit records the test metrics
+        if checkpoint and job is None and resume_hint is not None:
+            print(f"resume with: {resume_hint(checkpoint)}", file=sys.stderr)
         if job is None:
             raise SystemExit(failure.exit_code) from None
         if failure.status == "interrupted":

@@ -53,6 +53,10 @@ def main(args: list[str]) -> int:
             return run_sweep(args, *plan_sweep(overrides, composed))
         distributed.init_from_env()
         distributed.init_from_slurm()  # srun -n N dlrun train ...: the tasks form one DDP run
+        if distributed.is_main() and any(override_key(o) == "ckpt_path" for o in overrides):
+            from dlrun.resume import preflight
+
+            preflight(composed_with_hydra(overrides))  # a refused resume claims no run dir
         try:
             run_hydra([*args, *claim_run_dir(overrides, composed)])
         finally:
@@ -159,7 +163,7 @@ def claim_run_dir(overrides: list[str], composed: DictConfig | None = None) -> l
     tells the other ranks, which write nothing there through Hydra."""
     from dlrun import distributed
     from dlrun.results import RESULTS_FILE
-    from dlrun.rundir import quote_override
+    from dlrun.rundir import check_fresh, quote_override
 
     path, error = None, None
     if distributed.is_main():
@@ -167,6 +171,8 @@ def claim_run_dir(overrides: list[str], composed: DictConfig | None = None) -> l
             path, created = new_dir(composed_with_hydra(overrides, composed), "run")
             if not created and (path / RESULTS_FILE).exists():
                 raise DlrunError(f"run dir {path} already holds a run (results.json); choose a new hydra.run.dir")
+            if not created and str(path) != os.environ.get(distributed.SPAWNED_RUN_DIR):  # torchrun workers of a claimed dir
+                check_fresh(path, "hydra.run.dir")  # a killed run, a sweep: anything a run or sweep leaves
         except DlrunError as err:
             error = str(err)
     path, error = distributed.broadcast_object((str(path) if path else None, error))
@@ -178,12 +184,13 @@ def claim_run_dir(overrides: list[str], composed: DictConfig | None = None) -> l
     return extra
 
 
-def plan_sweep(overrides: list[str], composed: DictConfig | None = None) -> tuple[Path, list[str]]:
+def plan_sweep(overrides: list[str], composed: DictConfig | None = None) -> tuple[Path, list[str], int | None]:
     """Check the sweep settings, claim a new sweep dir (or check the one named by sweep.resume);
-    returns it and the Hydra overrides that pin it and name its job dirs. The manifest is written by the sweep callback."""
+    returns it, the Hydra overrides that pin it and name its job dirs, and the grid's job count (None
+    for other sweepers). The manifest is written by the sweep callback."""
     from dlrun import gpu_slots, run_names, slurm, sweep
     from dlrun.preflight import expand
-    from dlrun.rundir import quote_override
+    from dlrun.rundir import check_fresh, quote_override
 
     cfg = composed_with_hydra(expand(overrides, multirun=True)[0], composed)
     on_error = str(cfg.sweep.on_error)
@@ -196,25 +203,25 @@ def plan_sweep(overrides: list[str], composed: DictConfig | None = None) -> tupl
     resume = cfg.sweep.resume
     if resume:
         sweep_dir = Path(str(resume)).expanduser().absolute()
-        sweep.check_resumable(sweep_dir, overrides, jobs)
+        sweep.claim_for_resume(sweep_dir, overrides, jobs)  # checked and marked running under the sweep lock
         slurm.check_not_queued(sweep_dir)  # jobs Slurm still holds would run twice
     else:
         sweep_dir, created = new_dir(cfg, "sweep")
-        if not created and (sweep_dir / sweep.MANIFEST).exists():
-            raise DlrunError(f"hydra.sweep.dir {sweep_dir} already holds a sweep; finish it with "
-                             f"sweep.resume={sweep_dir} or choose a new hydra.sweep.dir")
+        if not created:
+            check_fresh(sweep_dir, "hydra.sweep.dir")
     hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}", *launcher_overrides]
     if not any(o.startswith(run_names.EXCLUDE_KEY + "=") for o in overrides):  # the user's own choice wins
         hydra_overrides.append(run_names.exclude_override(run_names.constant_keys(overrides, jobs)))
-    return sweep_dir, hydra_overrides
+    return sweep_dir, hydra_overrides, len(jobs) if jobs is not None else None
 
 
-def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> int:
+def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str], num_jobs: int | None = None) -> int:
     """Run the sweep through Hydra, then close the manifest: 0 if every job completed, 130 (143)
     when interrupted by Ctrl-C (SIGTERM), 1 otherwise (with the command that finishes the sweep)."""
     import shlex
 
     from dlrun import sweep
+    from dlrun.rundir import quote_override
 
     interrupted, error = False, None
     try:
@@ -229,12 +236,12 @@ def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str]) -> i
         error = f"the sweep stopped: {describe_launcher_error(err)}"
         print(f"error: {error}", file=sys.stderr)
     finally:
-        counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error)
+        counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error, expected=num_jobs)
         write_sweep_summary(sweep_dir)
         print("\n" + "\n".join(sweep.summary_lines(sweep_dir)))
     if interrupted or not set(counts) <= {"completed"}:
         kept = [a for a in args if not a.startswith("sweep.resume=")]
-        print("  finish it with: " + shlex.join(["dlrun", "train", *kept, f"sweep.resume={sweep_dir}"]))
+        print("  finish it with: " + shlex.join(["dlrun", "train", *kept, f"sweep.resume={quote_override(str(sweep_dir))}"]))
     if interrupted:
         from dlrun.interrupt import exit_code, received
 

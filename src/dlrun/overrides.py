@@ -9,11 +9,11 @@ def override_key(override: str) -> str:
     return override.lstrip("+~").split("=", 1)[0]
 
 
-RUN_CONTROL = ("sweep", "ckpt_path", "hydra")  # keys that steer a run but never change what it computes
+RUN_CONTROL = ("sweep", "ckpt_path", "resume", "hydra")  # keys that steer a run but never change what it computes
 
 
 def is_run_control(key: str) -> bool:
-    """`sweep.*` (resume, on_error, gpus), `ckpt_path` and Hydra's own settings."""
+    """`sweep.*` (resume, on_error, gpus), `ckpt_path`, `resume.*` and Hydra's own settings."""
     return any(key == k or key.startswith((k + ".", k + "/")) for k in RUN_CONTROL)
 
 

@@ -14,17 +14,17 @@ from dlrun.errors import DlrunError, one_line
 from dlrun.paths import config_dir, config_groups, searchpath_overrides
 from dlrun.overrides import override_key
 
-MAX_COMBINATIONS = 64  # a sweep larger than this is checked on its first combinations only
+MAX_COMBINATIONS = 64  # a larger grid is checked on jobs that cover every value of every key (sweep.covering)
 
 
 def expand(overrides: list[str], multirun: bool) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper would run (one list without -m)."""
     if not multirun:
         return [overrides]
-    from dlrun.sweep import combinations
+    from dlrun.sweep import covering
 
     try:
-        return combinations(overrides)[:MAX_COMBINATIONS]
+        return covering(overrides, config_groups(), MAX_COMBINATIONS)
     except Exception as err:  # interval()/tag sweeps for other sweepers: check the fixed part only
         from hydra.errors import OverrideParseException
 
@@ -67,6 +67,10 @@ def explain(err: BaseException, overrides: list[str]) -> str:
         cause = err.__cause__
         if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):  # a key that is not there
             key = next((override_key(o) for o in overrides if override_key(o).startswith(str(cause.full_key))), str(cause.full_key))
+            group = key.split(".")[0]
+            if f"~{group}" in overrides and group in REQUIRED_GROUPS:  # `~trainer trainer.max_epochs=3`
+                return (f"the config group '{group}' is required (~{group} removed it): choose one with {group}=<option> "
+                        f"(valid: {', '.join(config_groups().get(group, [])) or 'none'})")
             if "/" in key:
                 return f"unknown config group '{key.split('/')[0]}' (valid: {', '.join(config_groups())})"
             renamed = renamed_message(key)

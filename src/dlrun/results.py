@@ -32,7 +32,7 @@ FIELDS: dict[str, str] = {
     "wall_time_s": "seconds start to end", "num_params": "trainable and frozen parameters",
     "seed": "the run's seed", "deterministic": "trainer.deterministic", "world_size": "DDP processes",
     "overrides": "the command's overrides", "hparams": "group choices and overridden values (compare's columns)",
-    "tags": "free-form labels", "resumed_from": "the checkpoint the run continued", "git_commit": "dlrun's commit",
+    "tags": "free-form labels", "resumed_from": "the checkpoint the run continued", "resume_changes": "config changes a resume applied (resume.allow_changes): {key: [old, new]}", "git_commit": "dlrun's commit",
     "early_stopping": "Alg 7.2 / 7.3: i*, the second phase's steps, the test before it (dlrun.retrain)",
     "config": "the resolved config", "ckpt": "eval: the checkpoint", "split": "eval: the split", "epoch": "eval: the checkpoint's epoch",
 }

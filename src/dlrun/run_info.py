@@ -79,5 +79,7 @@ def resume_command(checkpoint: str) -> str:
     """The `dlrun train` command line that continues this run from `checkpoint`."""
     import shlex
 
+    from dlrun.rundir import quote_override
+
     kept = [o for o in overrides() if not o.startswith(("ckpt_path=", "hydra."))]
-    return shlex.join(["dlrun", "train", *kept, f"ckpt_path={checkpoint}"])
+    return shlex.join(["dlrun", "train", *kept, f"ckpt_path={quote_override(checkpoint)}"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -56,25 +57,56 @@ def _locked(sweep_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:
-    """sweep.json of `sweep_dir`, or None if there is none (or it is unreadable)."""
-    import json
-
+def manifest_problem(sweep_dir: Path) -> str | None:
+    """What is wrong with sweep.json of `sweep_dir` ('missing', 'unreadable ...', ...), or None."""
+    path = Path(sweep_dir) / MANIFEST
+    if not path.exists():
+        return "missing"
     try:
-        data = json.loads((Path(sweep_dir) / MANIFEST).read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
+        return "unreadable (truncated, or not JSON)"
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return "not a dlrun sweep manifest"
+    jobs = data.get("jobs")
+    if not isinstance(jobs, dict) or not all(isinstance(j, dict) and isinstance(j.get("status"), str)
+                                             and isinstance(j.get("dir"), str) for j in jobs.values()):
+        return "malformed (its 'jobs' is not a map of job entries)"
+    return None
+
+
+def read_manifest(sweep_dir: Path) -> dict[str, Any] | None:
+    """sweep.json of `sweep_dir`, or None if there is none (or it is unreadable or malformed)."""
+    if manifest_problem(sweep_dir) is not None:
         return None
-    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+    data: dict[str, Any] = json.loads((Path(sweep_dir) / MANIFEST).read_text())
+    return data
 
 
-def update_manifest(sweep_dir: Path, change: Callable[[dict[str, Any]], Any]) -> Any:
-    """Read-modify-write sweep.json under the sweep lock; returns what `change` returns."""
+def update_manifest(sweep_dir: Path, change: Callable[[dict[str, Any]], Any], create: bool = False) -> Any:
+    """Read-modify-write sweep.json under the sweep lock; returns what `change` returns. Only the
+    sweep's start (`create`) may write a missing manifest: one changed, truncated or removed by
+    someone else mid-sweep is a DlrunError, never silently rebuilt without the jobs it lost."""
     sweep_dir = Path(sweep_dir)
     with _locked(sweep_dir):
+        problem = manifest_problem(sweep_dir)
+        if problem is not None and not (create and problem == "missing"):
+            raise DlrunError(f"{sweep_dir / MANIFEST} is {problem}: it was changed by someone else during the sweep "
+                             f"and is left as found")
         data = read_manifest(sweep_dir) or {"format": FORMAT, "version": 1, "sweep_dir": str(sweep_dir), "jobs": {}}
         result = change(data)
         write_json_atomic(sweep_dir / MANIFEST, data)
     return result
+
+
+def job_entry(data: dict[str, Any], num: int, overrides: list[str], grid: bool) -> dict[str, Any]:
+    """Job `num`'s entry; a grid sweep's entries are all written at its start, so a missing one
+    means the manifest was changed by someone else (other sweepers add entries as jobs start)."""
+    if str(num) not in data["jobs"] and grid:
+        raise DlrunError(f"{data.get('sweep_dir')}/{MANIFEST} has no entry for job {num}: it was changed by someone "
+                         f"else during the sweep and is left as found")
+    entry: dict[str, Any] = data["jobs"].setdefault(str(num), _job_entry(num, overrides))
+    return entry
 
 
 def _job_entry(num: int, overrides: list[str], exclude: list[str] | None = None) -> dict[str, Any]:
@@ -109,12 +141,8 @@ def grid_jobs(overrides: list[str], config_params: dict[str, Any] | None = None)
     return combinations([*params, *overrides])
 
 
-def combinations(overrides: list[str]) -> list[list[str]]:
-    """The cartesian product of the overrides' values (`a=1,2 b=x,y` -> 4 lists), as Hydra's basic
-    sweeper forms it, through Hydra's public override parser. A range/interval sweep (for other
-    sweepers) raises ValueError; a malformed override raises OverrideParseException."""
-    import itertools
-
+def _choices(overrides: list[str]) -> list[list[str]]:
+    """Each override's values as `key=value` strings (one for a plain override)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     choices: list[list[str]] = []
@@ -126,7 +154,37 @@ def combinations(overrides: list[str]) -> list[list[str]]:
             choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
         else:
             raise ValueError(f"{key}: a {override.value_type.name if override.value_type else ''} sweep is not a grid")
-    return [list(job) for job in itertools.product(*choices)]
+    return choices
+
+
+def combinations(overrides: list[str]) -> list[list[str]]:
+    """The cartesian product of the overrides' values (`a=1,2 b=x,y` -> 4 lists), as Hydra's basic
+    sweeper forms it, through Hydra's public override parser. A range/interval sweep (for other
+    sweepers) raises ValueError; a malformed override raises OverrideParseException."""
+    import itertools
+
+    return [list(job) for job in itertools.product(*_choices(overrides))]
+
+
+def covering(overrides: list[str], groups: Iterable[str], limit: int) -> list[list[str]]:
+    """Jobs that together hold every value of every swept key, for a pre-flight check of a grid
+    too large to compose whole: the full grid if it has at most `limit` jobs, else every combination
+    of the config-group choices (which decide the keys that exist) with the other keys' values
+    cycled side by side (job i takes value i mod n of each), so `seed=0,...,63,abc` checks `abc` too."""
+    import itertools
+    import math
+
+    choices = _choices(overrides)
+    if math.prod(len(c) for c in choices) <= limit:
+        return [list(job) for job in itertools.product(*choices)]
+    group_set = set(groups)
+    is_group = [c[0].split("=", 1)[0].lstrip("+~") in group_set for c in choices]
+    width = max([len(c) for c, g in zip(choices, is_group) if not g] or [1])
+    jobs = []
+    for picks in itertools.product(*[c if g else [None] for c, g in zip(choices, is_group)]):
+        for i in range(width):
+            jobs.append([p if p is not None else c[i % len(c)] for p, c in zip(picks, choices)])
+    return jobs
 
 
 def check_search_space(cfg: Any) -> None:
@@ -145,15 +203,43 @@ def check_search_space(cfg: Any) -> None:
                              f"add new keys as +{key})")
 
 
-def check_resumable(sweep_dir: Path, overrides: list[str], jobs: list[list[str]] | None) -> dict[str, Any]:
-    """The manifest of the sweep to resume; raises DlrunError if it is not a dlrun sweep, is still
-    running, or this command would number its jobs differently."""
-    manifest = read_manifest(sweep_dir)
-    if manifest is None:
-        raise DlrunError(f"sweep.resume: {sweep_dir} is not a dlrun sweep dir (no readable {MANIFEST})")
+def claim_for_resume(sweep_dir: Path, overrides: list[str], jobs: list[list[str]] | None) -> None:
+    """Check the sweep to resume and mark it running by this process, both under the sweep lock, so
+    two resumes of one sweep can never both start (the second finds it running)."""
+    if not Path(sweep_dir).is_dir():
+        raise DlrunError(f"sweep.resume: {sweep_dir} is not a dir")
+
+    def change(data: dict[str, Any]) -> None:
+        check_resumable(sweep_dir, overrides, jobs, data)
+        data.update(status="running", pid=os.getpid(), host=socket.gethostname())
+
+    with _locked(sweep_dir):
+        problem = manifest_problem(sweep_dir)
+        if problem == "missing":
+            check_resumable(sweep_dir, overrides, jobs, None)
+            return  # rebuilt from the grid and the job dirs when the sweep starts
+        if problem is not None:
+            path = Path(sweep_dir) / MANIFEST
+            aside = shlex.join(["mv", str(path), f"{path}.broken"])
+            raise DlrunError(f"sweep.resume: {path} is {problem}; move it aside ({aside}) and rerun "
+                             f"this command: the manifest is rebuilt from the grid and the job dirs (completed jobs are skipped)")
+        data = read_manifest(sweep_dir)
+        assert data is not None
+        change(data)
+        write_json_atomic(Path(sweep_dir) / MANIFEST, data)
+
+
+def check_resumable(sweep_dir: Path, overrides: list[str], jobs: list[list[str]] | None,
+                    manifest: dict[str, Any] | None) -> None:
+    """Raise DlrunError if `manifest` (None: sweep.json is missing) is not a sweep this command
+    can resume: not a dlrun sweep, still running, or numbering its jobs differently."""
+    if manifest is None and not any(p.is_dir() and (p / ".hydra").is_dir() for p in Path(sweep_dir).iterdir()):
+        raise DlrunError(f"sweep.resume: {sweep_dir} is not a dlrun sweep dir (no {MANIFEST}, no job dirs)")
     if jobs is None:
         raise DlrunError("sweep.resume works with grid sweeps (the basic sweeper); an Optuna search resumes "
                          "through its own storage (hydra.sweeper.storage)")
+    if manifest is None:
+        return
     if manifest.get("status") == "running" and _alive(manifest.get("host"), manifest.get("pid")):
         raise DlrunError(f"sweep.resume: the sweep in {sweep_dir} is still running (pid {manifest.get('pid')})")
     before, now = manifest.get("overrides"), job_identity(overrides)
@@ -165,7 +251,6 @@ def check_resumable(sweep_dir: Path, overrides: list[str], jobs: list[list[str]]
         if num in recorded and recorded[num] != job_identity(job):
             raise DlrunError(f"sweep.resume: job {num} was '{' '.join(recorded[num])}' but would now be "
                              f"'{' '.join(job_identity(job))}'; rerun with the original overrides")
-    return manifest
 
 
 def start(sweep_dir: Path, command: list[str], overrides: list[str], on_error: str,
@@ -178,19 +263,24 @@ def start(sweep_dir: Path, command: list[str], overrides: list[str], on_error: s
                      "gpus": gpus, "gpu_leases": {}, "stop_requested": False})
         if resume:
             data.setdefault("resumes", []).append({"at": now_iso(), "command": command})
-        else:
+        if not resume or "overrides" not in data:  # a new sweep, or a manifest rebuilt on resume
             data.update({"command": command, "overrides": job_identity(overrides), "started": now_iso()})
         for num, job in enumerate(jobs or []):
             data["jobs"].setdefault(str(num), _job_entry(num, job, exclude))
 
-    update_manifest(sweep_dir, change)
+    update_manifest(sweep_dir, change, create=True)
 
 
-def finish(sweep_dir: Path, interrupted: bool = False, error: str | None = None) -> dict[str, int]:
+def finish(sweep_dir: Path, interrupted: bool = False, error: str | None = None, expected: int | None = None) -> dict[str, int]:
     """Close the manifest: jobs that never reported an end are marked, the sweep gets its final
-    status; returns the count of jobs per status."""
+    status; returns the count of jobs per status. A grid manifest that lost any of its `expected`
+    jobs was changed by someone else: DlrunError, the file left as found."""
 
     def change(data: dict[str, Any]) -> dict[str, int]:
+        lost = [n for n in range(expected or 0) if str(n) not in data["jobs"]]
+        if lost:
+            raise DlrunError(f"{Path(sweep_dir) / MANIFEST} lost the entries of jobs {', '.join(map(str, lost))}: it was "
+                             f"changed by someone else during the sweep and is left as found")
         for job in data.get("jobs", {}).values():
             if job["status"] == "running":
                 job["status"] = "interrupted" if interrupted else "failed"

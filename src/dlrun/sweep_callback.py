@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from dlrun import run_names, sweep
+from dlrun.errors import DlrunError
 from dlrun.results import ATTEMPT_PREFIX, Results
 
 
@@ -101,7 +103,11 @@ class SweepCallback(Callback):
             plan.ckpt_path = decided["ckpt_path"] if decided else None
             return
         job.resume = job.resume or slurm.restart_count() > 0  # requeued by Slurm: continue from last.pt
-        plan.ckpt_path = self._decide(config, job, plan)
+        try:
+            plan.ckpt_path = self._decide(config, job, plan)
+        except DlrunError as err:  # the manifest was changed by someone else: leave it, run nothing
+            print(f"error: job {job.num} not run: {err}", file=sys.stderr)
+            plan.skipped = True
         distributed.broadcast_object(None if plan.skipped or plan.previous is not None else {"ckpt_path": plan.ckpt_path})
         if plan.skipped or plan.previous is not None:
             return
@@ -172,12 +178,13 @@ class Job:
     on_error: str = "continue"
     resume: bool = False
     log_name: str = ""
+    grid: bool = False  # Hydra's basic sweeper: every job's entry is written when the sweep starts
 
     def begin(self) -> str | None:
         """Mark the job running; returns 'skipped' instead when an earlier failure stopped the sweep."""
 
         def change(data: dict[str, Any]) -> str | None:
-            entry = data["jobs"].setdefault(str(self.num), sweep._job_entry(self.num, self.overrides))
+            entry = sweep.job_entry(data, self.num, self.overrides, self.grid)
             if data.get("stop_requested"):
                 entry.update(status="skipped", error="not run: an earlier job failed and sweep.on_error=stop")
                 return "skipped"
@@ -194,7 +201,7 @@ class Job:
         """Record how the job ended; a failure with on_error=stop stops the jobs not yet started."""
 
         def change(data: dict[str, Any]) -> None:
-            entry = data["jobs"].setdefault(str(self.num), sweep._job_entry(self.num, self.overrides))
+            entry = sweep.job_entry(data, self.num, self.overrides, self.grid)
             entry.update(status=status, ended=sweep.now_iso())
             if error:
                 entry["error"] = error
@@ -211,7 +218,7 @@ class Job:
         """Add fields to this job's manifest entry (e.g. the GPU it runs on)."""
 
         def change(data: dict[str, Any]) -> None:
-            data["jobs"].setdefault(str(self.num), sweep._job_entry(self.num, self.overrides)).update(fields)
+            sweep.job_entry(data, self.num, self.overrides, self.grid).update(fields)
 
         sweep.update_manifest(self.sweep_dir, change)
 
@@ -278,4 +285,5 @@ def sweep_job(sweep_cfg: Any) -> Job | None:
         on_error=on_error,
         resume=resume,
         log_name=f"{hydra_cfg.job.name}.log",
+        grid=hydra_cfg.sweeper.get("_target_") == sweep.BASIC_SWEEPER,
     )

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from dlrun.results import Results
 
@@ -25,6 +25,13 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
     started = time.time()
     config = build.resolved(cfg)
     resume = load_checkpoint(cfg.ckpt_path) if cfg.ckpt_path else None
+    changes: dict[str, list[Any]] = {}
+    if resume is not None:
+        from dlrun import resume as resuming
+
+        resuming.check_state(resume, str(cfg.ckpt_path))
+        allowed = [str(k) for k in (OmegaConf.select(cfg, "resume.allow_changes") or [])]
+        changes = resuming.check_changes(resume.get("config") or {}, config, int(resume["epoch"]), allowed, str(cfg.ckpt_path))
     seed_everything(int(cfg.seed))
     logger = RunLogger(run_dir, tensorboard=main_rank)
     trainer = build.build_trainer(cfg, run_dir, logger)
@@ -37,6 +44,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
     regularizer = build.build_regularizer(cfg)
     optimizer = build.build_optimizer(cfg, model)
     schedule = build.build_schedule_for(cfg, optimizer, trainer.steps_per_epoch(data))
+    if resume is not None:
+        resuming.check_weights(model, resume["model"], str(cfg.ckpt_path))
+        resume = resuming.adjust_state(resume, changes, optimizer, schedule)
     num_params = sum(p.numel() for p in model.parameters())
     if main_rank:
         world = f"  processes {distributed.world_size()}" if distributed.world_size() > 1 else ""
@@ -57,7 +67,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
             wall_time_s=round(time.time() - started, 3), num_params=num_params, seed=int(cfg.seed),
             deterministic=bool(cfg.trainer.deterministic), world_size=distributed.world_size(),
             overrides=run_info.overrides(), hparams=run_info.hparams(cfg), tags=list(cfg.tags),
-            resumed_from=cfg.ckpt_path, git_commit=git_commit() if main_rank else None, config=config,
+            resumed_from=cfg.ckpt_path, resume_changes=changes or None, git_commit=git_commit() if main_rank else None, config=config,
         )
         if early_stopping is not None:
             results["early_stopping"] = early_stopping

@@ -121,12 +121,15 @@ class Trainer:
         devices: int = 1,
         log_grad_flow: bool = False,
         compile: bool | str = False,
+        divergence_factor: float | None = 1e6,
     ) -> None:
         positive = {"max_epochs": max_epochs, "accumulate_grad_batches": accumulate_grad_batches, "devices": devices,
                     "val_every_n_epochs": val_every_n_epochs, "log_every_n_steps": log_every_n_steps}
         for key, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be an integer >= 1, got {value}")
+        if divergence_factor is not None and not divergence_factor > 1:
+            raise ValueError(f"divergence_factor must be > 1 or null, got {divergence_factor}")
         for key, clip in (("gradient_clip_norm", gradient_clip_norm), ("gradient_clip_value", gradient_clip_value)):
             if clip is not None and clip <= 0:
                 raise ValueError(f"{key} must be > 0 or null, got {clip}")
@@ -163,9 +166,9 @@ class Trainer:
         # Order matters: the NaN guard checks before anything is logged or saved; Interrupt follows
         # Checkpoint (it relies on last.pt written at an epoch's end); EarlyStop restores the best
         # weights in on_fit_end only after Checkpoint has written the final last.pt.
-        self.callbacks: list[Callback] = [NanGuard(), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(), InitialLoss(),
-                                          TaskFigures(), *([saver] if saver else []), Interrupt(saver), EarlyStop(mode, **es),
-                                          *([GradFlow()] if log_grad_flow else [])]
+        self.callbacks: list[Callback] = [NanGuard(divergence_factor), ProgressBar(progress_bar and distributed.is_main()), MetricLogger(),
+                                          InitialLoss(), TaskFigures(), *([saver] if saver else []), Interrupt(saver),
+                                          EarlyStop(mode, **es), *([GradFlow()] if log_grad_flow else [])]
         self.epoch = 0           # completed epochs
         self.batch_in_epoch = 0  # batches of the current epoch already trained (mid-epoch resume)
         self.global_step = 0     # optimizer steps

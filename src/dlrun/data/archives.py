@@ -7,6 +7,7 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
 from dlrun.errors import DlrunError
@@ -47,8 +48,10 @@ def check_members(tar: tarfile.TarFile, tar_path: Path) -> list[tarfile.TarInfo]
     return members
 
 
-def safe_extract(tar_path: str | Path, target_dir: str | Path) -> list[Path]:
-    """Extract `tar_path` into `target_dir` and return the top-level paths it created.
+def safe_extract(tar_path: str | Path, target_dir: str | Path, only: Collection[str] | None = None) -> list[Path]:
+    """Extract `tar_path` into `target_dir` and return the top-level paths it created. With `only`,
+    just the members under those top-level names are extracted (and replaced): an archive cannot
+    touch the other entries of `target_dir` (e.g. a dataset archive holding `MNIST/`).
 
     Members are checked first (see `unsafe_reason`), so a bad archive writes nothing. Extraction
     goes to a hidden temporary directory inside `target_dir` (with tarfile's `data` filter as a
@@ -64,6 +67,8 @@ def safe_extract(tar_path: str | Path, target_dir: str | Path) -> list[Path]:
         raise DlrunError(f"cannot read archive {tar_path}: {err}") from err
     with tar:
         members = check_members(tar, tar_path)
+        if only is not None:
+            members = [m for m in members if PurePosixPath(m.name.replace("\\", "/")).parts[:1] in [(n,) for n in only]]
         staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
         try:
             try:

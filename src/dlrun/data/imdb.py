@@ -75,7 +75,7 @@ class IMDB(TextClassificationData):
             archive = downloads.fetch(ARCHIVE, self.root, self.mirrors, sha256=self.sha256)
         except DlrunError as err:
             raise DlrunError(f"{err}; without network, download {urls} elsewhere and extract it so that {where} exist") from err
-        safe_extract(archive, self.root)
+        safe_extract(archive, self.root, only=("aclImdb",))  # never any other entry of dataset.root
         if not self._complete(self.folder):
             raise DlrunError(f"{archive} did not contain {LAYOUT}")
 
