@@ -197,3 +197,11 @@ def test_sort_direction_follows_the_recorded_mode(tmp_path: Path) -> None:
             "hparams": {"optimizer.lr": lr, "seed": 1}, "best": {"val/score": score}, "test": {"test/score": score}}))
     main([str(tmp_path / "sweep"), "--metrics", "test/score"])
     assert [r["optimizer.lr"] for r in rows(tmp_path / "sweep" / "compare.csv")] == ["0.01", "0.001", "0.1"]
+
+
+def test_run_control_overrides_are_not_hyperparameters_of_a_run_without_hparams() -> None:
+    from dlrun.compare import hparams_of
+
+    results = {"seed": 3, "overrides": ["optimizer.lr=0.1", "ckpt_path=a/last.pt", "sweep.resume=s",
+                                        "resume.allow_changes=[optimizer]", "hydra.run.dir=x", "+model.dropout=0.2"]}
+    assert hparams_of(results) == {"optimizer.lr": "0.1", "model.dropout": "0.2", "seed": 3}

@@ -22,6 +22,7 @@ from typing import Any
 from dlrun.compare_table import Group, Run, Table, build_table, render_markdown, render_terminal, write_csv
 from dlrun import sweep
 from dlrun.errors import DlrunError
+from dlrun.overrides import is_run_control
 from dlrun.results import ATTEMPT_PREFIX, METRIC_SECTIONS, RESULTS_FILE, Results, higher_is_better
 
 GROUPED_OUT = ("seed",)  # keys that repeat a configuration instead of defining a new one
@@ -88,7 +89,7 @@ def hparams_of(results: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for override in results.get("overrides") or []:
         key, _, value = str(override).lstrip("+~").partition("=")
-        if not key.startswith(("sweep.", "hydra")) and key != "ckpt_path":
+        if not is_run_control(key):
             params[key] = value
     if results.get("seed") is not None:
         params["seed"] = results["seed"]
