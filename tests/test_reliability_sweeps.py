@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAST
-from dlrun import sweep
+from dlrun import sweep, sweep_grid
 
 pytestmark = pytest.mark.reliability
 TINY = [*FAST, "trainer.max_epochs=1"]
@@ -95,7 +95,7 @@ def test_a_broken_manifest_has_one_way_forward(finished_sweep: Path, capsys: pyt
 @pytest.mark.fault("a second sweep.resume of a sweep whose first resume is running",
                    "refused with one line: the check and the start are one step under the sweep lock")
 def test_a_resume_claims_the_sweep_under_its_lock(finished_sweep: Path) -> None:
-    jobs = sweep.combinations([*TINY, "seed=1,2"])
+    jobs = sweep_grid.combinations([*TINY, "seed=1,2"])
     sweep.claim_for_resume(finished_sweep, [*TINY, "seed=1,2"], jobs)
     manifest = sweep.read_manifest(finished_sweep)
     assert manifest is not None and (manifest["status"], manifest["pid"], manifest["host"]) == ("running", os.getpid(), socket.gethostname())
@@ -105,11 +105,11 @@ def test_a_resume_claims_the_sweep_under_its_lock(finished_sweep: Path) -> None:
 
 def test_covering_jobs_hold_every_value_of_every_key() -> None:
     seeds = ",".join(str(i) for i in range(64)) + ",abc"
-    jobs = sweep.covering([f"seed={seeds}", "optimizer.lr=0.1,0.2", "model=mlp,logreg"], ["model"], limit=64)
+    jobs = sweep_grid.covering([f"seed={seeds}", "optimizer.lr=0.1,0.2", "model=mlp,logreg"], ["model"], limit=64)
     assert len(jobs) == 2 * 65  # each model choice x the longest value list
     assert {"seed=abc", "optimizer.lr=0.1", "optimizer.lr=0.2"} <= {o for job in jobs for o in job}
     assert {tuple(j[2] for j in jobs if "seed=abc" in j)} == {("model=mlp", "model=logreg")}
-    assert sweep.covering(["seed=1,2", "optimizer.lr=0.1,0.2"], [], limit=64) == sweep.combinations(["seed=1,2", "optimizer.lr=0.1,0.2"])
+    assert sweep_grid.covering(["seed=1,2", "optimizer.lr=0.1,0.2"], [], limit=64) == sweep_grid.combinations(["seed=1,2", "optimizer.lr=0.1,0.2"])
 
 
 @pytest.mark.slow

@@ -317,7 +317,7 @@ def test_hparams_entry_reads_the_logged_tags_no_parallel_copies(tmp_path: Path) 
 
 
 def test_grid_combinations_through_hydras_public_override_parser() -> None:
-    from dlrun.sweep import combinations, grid_jobs
+    from dlrun.sweep_grid import combinations, grid_jobs
 
     assert combinations(["a=1,2", "b=x,y", "c=3"]) == [
         ["a=1", "b=x", "c=3"], ["a=1", "b=y", "c=3"], ["a=2", "b=x", "c=3"], ["a=2", "b=y", "c=3"]]
@@ -332,7 +332,7 @@ def test_planned_jobs_are_the_basic_sweepers_grid_and_unknown_for_a_sampling_swe
     """The basic sweeper is recognised by its config group choice (hydra.runtime.choices), not by a
     class path inside Hydra's private modules."""
     from dlrun.preflight import compose
-    from dlrun.sweep import planned_jobs
+    from dlrun.sweep_grid import planned_jobs
 
     grid = compose(["experiment=lab2_mnist_l2_sweep", "seed=1"], return_hydra_config=True)  # one job composed, as launch does
     assert planned_jobs(grid, ["seed=1,2"]) == [[f"regularizer.weight={w}", f"seed={s}"] for w in ("0.001", "0.01", "0.1") for s in (1, 2)]

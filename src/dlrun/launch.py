@@ -188,7 +188,7 @@ def plan_sweep(overrides: list[str], composed: DictConfig | None = None) -> tupl
     """Check the sweep settings, claim a new sweep dir (or check the one named by sweep.resume);
     returns it, the Hydra overrides that pin it and name its job dirs, and the grid's job count (None
     for other sweepers). The manifest is written by the sweep callback."""
-    from dlrun import gpu_slots, run_names, slurm, sweep
+    from dlrun import gpu_slots, run_names, slurm, sweep, sweep_grid
     from dlrun.preflight import expand
     from dlrun.rundir import check_fresh, quote_override
 
@@ -197,9 +197,9 @@ def plan_sweep(overrides: list[str], composed: DictConfig | None = None) -> tupl
     if on_error not in sweep.ON_ERROR:
         raise DlrunError(f"sweep.on_error: unknown value '{on_error}' (valid: {', '.join(sweep.ON_ERROR)})")
     gpu_slots.resolve_gpus(cfg.sweep.gpus)  # a bad sweep.gpus fails here, before Hydra
-    sweep.check_search_space(cfg)
+    sweep_grid.check_search_space(cfg)
     launcher_overrides = slurm.check_request(cfg, overrides)  # Slurm installed, the request fits a node
-    jobs = sweep.planned_jobs(cfg, overrides)
+    jobs = sweep_grid.planned_jobs(cfg, overrides)
     resume = cfg.sweep.resume
     if resume:
         sweep_dir = Path(str(resume)).expanduser().absolute()

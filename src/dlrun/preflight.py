@@ -14,14 +14,14 @@ from dlrun.errors import DlrunError, one_line
 from dlrun.paths import config_dir, config_groups, searchpath_overrides
 from dlrun.overrides import override_key
 
-MAX_COMBINATIONS = 64  # a larger grid is checked on jobs that cover every value of every key (sweep.covering)
+MAX_COMBINATIONS = 64  # a larger grid is checked on jobs that cover every value of every key (sweep_grid.covering)
 
 
 def expand(overrides: list[str], multirun: bool) -> list[list[str]]:
     """The override lists of the jobs Hydra's basic sweeper would run (one list without -m)."""
     if not multirun:
         return [overrides]
-    from dlrun.sweep import covering
+    from dlrun.sweep_grid import covering
 
     try:
         return covering(overrides, config_groups(), MAX_COMBINATIONS)

@@ -73,10 +73,10 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Write (or reopen, on sweep.resume) the manifest before any job starts."""
-        from dlrun import gpu_slots
+        from dlrun import gpu_slots, sweep_grid
 
         overrides = list(config.hydra.overrides.task)
-        jobs = sweep.planned_jobs(config, overrides)
+        jobs = sweep_grid.planned_jobs(config, overrides)
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)  # a preset may turn a plain `dlrun train` into a multirun
         sweep.start(sweep_dir, ["dlrun", "train", "-m", *overrides], overrides,
@@ -272,6 +272,8 @@ def sweep_job(sweep_cfg: Any) -> Job | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from dlrun.sweep_grid import uses_basic_sweeper
+
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return None
@@ -285,5 +287,5 @@ def sweep_job(sweep_cfg: Any) -> Job | None:
         on_error=on_error,
         resume=resume,
         log_name=f"{hydra_cfg.job.name}.log",
-        grid=hydra_cfg.sweeper.get("_target_") == sweep.BASIC_SWEEPER,
+        grid=uses_basic_sweeper(hydra_cfg),
     )
