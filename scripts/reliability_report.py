@@ -33,7 +33,7 @@ POLICIES = [
     "`sweep.resume=DIR`). An empty dir is accepted. Eval always writes into a dir of its own.",
     "- **Resume means the same run.** The config stored in the checkpoint is compared with the new one. Free to change: "
     "`trainer.max_epochs` (down to the epochs already trained), `trainer.log_every_n_steps`, `trainer.checkpoint.*`, "
-    "`trainer.device`, `trainer.progress_bar`, `dataset.root`/`download`/`mirrors`, `name`, `tags`, "
+    "`trainer.device`, `trainer.progress_bar`, `trainer.compile`, `trainer.log_grad_flow`, `trainer.divergence_factor`, `dataset.root`/`download`/`mirrors`, `name`, `tags`, "
     "`optimized_metric` and the run-control keys (`ckpt_path`, `sweep.*`, `resume.*`); a key only one of the two "
     "configs has (added or dropped by another dlrun version) is not a change. Any other change is refused "
     "before a run dir is made, in one line listing each key with its old and new value, unless "

@@ -117,3 +117,13 @@ def test_a_changed_momentum_is_set_and_a_new_optimizer_starts_fresh_at_the_curre
 def test_keys_only_one_config_has_are_version_skew_not_changes() -> None:
     older = {**STORED, "trainer": {k: v for k, v in STORED["trainer"].items() if k != "device"}, "dropped": 1}
     assert check_changes(older, changed(optimizer__lr=0.02), 1, ["optimizer.lr"], "ck.pt") == {"optimizer.lr": [0.01, 0.02]}
+
+
+def test_compiling_logging_grad_flow_and_the_divergence_bound_may_change_on_resume() -> None:
+    stored = {**STORED, "trainer": {**STORED["trainer"], "compile": False, "log_grad_flow": False, "divergence_factor": 1e6}}
+    new = {**stored, "trainer": {**stored["trainer"], "compile": "max-autotune", "log_grad_flow": True, "divergence_factor": None}}
+    assert check_changes(stored, new, epochs_done=3, allowed=[], path="ck.pt") == {}
+    new["trainer"]["accumulate_grad_batches"] = 2  # not free: the same check still refuses other keys
+    with pytest.raises(DlrunError, match="accumulate_grad_batches"):
+        check_changes({**stored, "trainer": {**stored["trainer"], "accumulate_grad_batches": 1}}, new, epochs_done=3,
+                      allowed=[], path="ck.pt")

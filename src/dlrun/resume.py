@@ -12,6 +12,7 @@ from dlrun.errors import DlrunError
 
 # keys that may change on resume (a key equal to one of these or below it)
 MAY_CHANGE = ("trainer.log_every_n_steps", "trainer.checkpoint", "trainer.device", "trainer.progress_bar",
+              "trainer.compile", "trainer.log_grad_flow", "trainer.divergence_factor",
               "ckpt_path", "sweep", "resume", "name", "tags", "optimized_metric",
               "dataset.root", "dataset.download", "dataset.mirrors")
 MAX_EPOCHS = "trainer.max_epochs"
