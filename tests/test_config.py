@@ -23,6 +23,10 @@ def test_every_option_composes_and_builds(group: str, option: str) -> None:
         with pytest.raises(DlrunError, match="has no parameters, so there is nothing to train"):
             check_buildable(cfg)
         return
+    if (group, option) == ("loss", "distillation"):  # needs a teacher (built with one in test_distillation.py)
+        with pytest.raises(DlrunError, match="loss.teacher_ckpt must name a checkpoint of the teacher"):
+            check_buildable(cfg)
+        return
     check_buildable(cfg)
 
 
