@@ -1,5 +1,7 @@
 """Shared machinery of the text classification datasets (IMDB, SST-style CSV): tokenize, build the
-vocabulary on train, numericalize, load pretrained vectors and serve padded batches."""
+vocabulary on train, numericalize, load pretrained vectors and serve padded batches. (About 300
+lines: the one text pipeline both datasets share; tokenizer, vocabulary, vectors and the token cache
+are modules of their own.)"""
 
 from __future__ import annotations
 
