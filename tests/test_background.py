@@ -60,3 +60,60 @@ def test_plain_turns_tensors_into_arrays() -> None:
     assert isinstance(value, tuple) and value[2] == "s"
     assert np.array_equal(value[0], np.array([1.5, 2.0], dtype=np.float32))
     assert isinstance(value[1]["k"][0], np.ndarray) and value[1]["k"][0].tolist() == [0, 1, 2]
+
+
+SIDE_BY_SIDE = r"""
+import os, signal, sys, time
+from pathlib import Path
+import numpy as np
+from dlrun.plots import background
+from dlrun.plots.confusion import confusion_figure
+out = Path(sys.argv[1])
+assert background.start() and len(background._processes) == background.HELPERS == 2
+matrices = [np.array([[k, 1], [2, 7]]) for k in range(1, 7)]
+keys = [background.submit(confusion_figure, (m, ["a", "b"]), {}, None) for m in matrices]
+for k, key in reversed(list(enumerate(keys))):          # asked for in the opposite order they were queued
+    image, error = background.result(key)
+    assert error is None, error
+    np.save(out / f"pixels{k}.npy", image)
+pids = {int(line.split()[0]) for line in os.popen(f"ps -o pid= --ppid {os.getpid()}")}
+assert {p.pid for p in background._processes} <= pids    # two live helper processes of this one
+for p in background._processes:
+    os.kill(p.pid, signal.SIGKILL)
+for p in background._processes:
+    p.join()
+late = background.submit(confusion_figure, (matrices[0], ["a", "b"]), {}, None)
+print(late)
+"""
+
+
+def test_two_helpers_return_each_figure_under_its_own_key_and_a_dead_helper_does_not_hang(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", SIDE_BY_SIDE, str(tmp_path)], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "None"  # no live helper: the caller draws in its own process
+    from dlrun.plots.confusion import confusion_figure
+
+    for k in range(6):  # each key's pixels are its own matrix's figure, not a neighbour's
+        here = background.pixels(background.render(confusion_figure(np.array([[k + 1, 1], [2, 7]]), ["a", "b"])))
+        assert np.array_equal(np.load(tmp_path / f"pixels{k}.npy"), here), k
+
+
+DIES_WHILE_WAITED_FOR = r"""
+import os, signal, sys, threading
+import numpy as np
+from dlrun.plots import background
+from dlrun.plots.confusion import confusion_figure
+assert background.start()
+key = background.submit(confusion_figure, (np.array([[1, 2], [3, 4]]), ["a", "b"]), {}, None)
+for p in background._processes:  # both helpers die before (or while) drawing it
+    os.kill(p.pid, signal.SIGKILL)
+print(background.result(key))
+"""
+
+
+def test_waiting_for_a_figure_whose_helpers_died_returns_an_error_instead_of_hanging() -> None:
+    proc = subprocess.run([sys.executable, "-c", DIES_WHILE_WAITED_FOR], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "(None, 'the figure process stopped')"

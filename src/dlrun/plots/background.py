@@ -1,11 +1,12 @@
-"""Figures drawn in a helper process, so matplotlib's import and drawing do not add to a run's wall time.
+"""Figures drawn in helper processes, so matplotlib's import and drawing do not add to a run's wall time.
 
-`start()` forks the helper at the start of a command, while the process is still light (before torch
-is imported): it imports matplotlib while the run imports torch and trains, then draws what
-`submit` sends (a module-level draw function and numpy arguments), writes the PNG and returns its
-pixels for TensorBoard. `result` waits for one figure; the run calls it only when its logger closes.
-Where there is no helper (no fork, or a process that already holds torch, e.g. a test session)
-`submit` returns None and the caller draws in its own process.
+`start()` forks the helpers at the start of a command, while the process is still light (before torch
+is imported): they import matplotlib while the run imports torch and trains, then draw what `submit`
+sends (a module-level draw function and numpy arguments), write the PNG and return its pixels for
+TensorBoard. Two helpers take jobs from one queue, so a run's end-of-run figures are drawn side by side
+on a machine's spare cores instead of one after another. `result` waits for one figure; the run calls
+it only when its logger closes. Where there are no helpers (no fork, or a process that already holds
+torch, e.g. a test session) `submit` returns None and the caller draws in its own process.
 """
 
 from __future__ import annotations
@@ -18,32 +19,36 @@ from pathlib import Path
 from typing import Any
 
 INLINE_ENV = "DLRUN_FIGURES_INLINE"  # set (to anything but "" or "0") to draw in the run's process
+HELPERS = 2  # end-of-run figures are a handful: two drawers halve the wait, more would only compete for cores
 
-_conn: Any = None  # our end of the pipe to the helper
-_process: Any = None
+_jobs: Any = None  # queue of (key, draw, args, kwargs, png path) the helpers take from
+_results: Any = None  # queue of (key, pixels or None, error or None) the helpers put into
+_processes: list[Any] = []
 _next_key = 0
+_done: dict[int, tuple[Any, str | None]] = {}  # results read from the queue before they were asked for
 
 
 def start() -> bool:
-    """Fork the figure helper once per process; only from a light process (torch not imported yet)."""
-    global _conn, _process
-    if _process is not None:
+    """Fork the figure helpers once per process; only from a light process (torch not imported yet)."""
+    global _jobs, _results
+    if _processes:
         return True
     if not hasattr(os, "fork") or "torch" in sys.modules or os.environ.get(INLINE_ENV, "") not in ("", "0"):
         return False
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_serve, args=(theirs, ours), name="dlrun-figures", daemon=True)
-    process.start()
-    theirs.close()
-    _conn, _process = ours, process
+    _jobs, _results = context.Queue(), context.Queue()  # feeder threads: a put never waits for a drawing
+    _jobs.cancel_join_thread()  # exiting never waits on jobs no helper took (results are waited for instead)
+    for number in range(HELPERS):
+        process = context.Process(target=_serve, args=(_jobs, _results), name=f"dlrun-figures-{number}", daemon=True)
+        process.start()
+        _processes.append(process)
     return True
 
 
 def running() -> bool:
-    return _process is not None and _process.is_alive()
+    return any(process.is_alive() for process in _processes)
 
 
 def plain(value: Any) -> Any:
@@ -61,70 +66,58 @@ def plain(value: Any) -> Any:
 
 
 def submit(draw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], png_path: Path | None) -> int | None:
-    """Send one figure to the helper; its key for `result`, or None when there is no helper."""
+    """Queue one figure for the helpers; its key for `result`, or None when there are no helpers."""
     global _next_key
     if not running():
         return None
     _next_key += 1
     try:
-        _conn.send((_next_key, draw, args, kwargs, str(png_path) if png_path is not None else None))
+        _jobs.put((_next_key, draw, args, kwargs, str(png_path) if png_path is not None else None))
     except (OSError, ValueError):
         return None
     return _next_key
 
 
 def result(key: int) -> tuple[Any, str | None]:
-    """Wait for figure `key`: (RGB pixels as an (H, W, 3) uint8 array, None), or (None, why it failed).
-    The helper sends only when asked, so neither side blocks writing into a full pipe."""
-    try:
-        _conn.send(key)
-        return _conn.recv()
-    except (EOFError, OSError):
-        return None, "the figure process stopped"
-
-
-def _serve(conn: Any, parent_end: Any) -> None:
-    """The helper's loop: import matplotlib, warm it up, then draw each job until the pipe closes. A
-    thread reads the pipe all the time, so the run's sends never wait for a drawing to finish."""
+    """Wait for figure `key`: (RGB pixels as an (H, W, 3) uint8 array, None), or (None, why it failed)."""
     import queue
+
+    while key not in _done:
+        try:
+            got, image, error = _results.get(timeout=1.0)
+        except queue.Empty:  # a helper that died may have taken this job: the caller draws it instead
+            if not all(process.is_alive() for process in _processes):
+                return None, "the figure process stopped"
+            continue
+        except (EOFError, OSError):
+            return None, "the figure process stopped"
+        _done[got] = (image, error)
+    return _done.pop(key)
+
+
+def _serve(jobs: Any, results: Any) -> None:
+    """A helper's loop: import matplotlib, warm it up, then draw jobs until the run's process ends."""
     import signal
-    import threading
 
-    parent_end.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it waits for us at exit
-    inbox: queue.Queue[Any] = queue.Queue()
-
-    def read() -> None:
-        while True:
-            try:
-                inbox.put(conn.recv())
-            except (EOFError, OSError):
-                inbox.put(None)
-                return
-
-    threading.Thread(target=read, daemon=True).start()
     from dlrun.plots.figure import new_figure
 
     fig, ax = new_figure(figsize=(2, 2))  # fonts and the PNG writer loaded before the first real figure
     ax.set_title("warm-up")
     render(fig)
-    done: dict[int, tuple[Any, str | None]] = {}
     while True:
-        message = inbox.get()
-        if message is None:
+        try:
+            key, draw, args, kwargs, png_path = jobs.get()
+        except (EOFError, OSError):
             return
-        if isinstance(message, int):  # a request for a result (jobs arrive in order: it is drawn by now)
-            conn.send(done.pop(message, (None, "unknown figure")))
-            continue
-        key, draw, args, kwargs, png_path = message
         try:
             png = render(draw(*args, **kwargs))
             if png_path is not None:
                 Path(png_path).parent.mkdir(parents=True, exist_ok=True)
                 Path(png_path).write_bytes(png)
-            done[key] = (pixels(png), None)
+            results.put((key, pixels(png), None))
         except Exception as err:  # the run draws it again in its own process, where the error surfaces
-            done[key] = (None, f"{type(err).__name__}: {err}")
+            results.put((key, None, f"{type(err).__name__}: {err}"))
 
 
 def render(figure: Any) -> bytes:
