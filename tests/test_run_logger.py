@@ -166,3 +166,46 @@ def test_no_tensorboard_writes_nothing(tmp_path: Path) -> None:
     logger.hparams({"seed": 1}, {"test/acc": 0.5})
     logger.close()
     assert not (tmp_path / "run").exists()
+
+
+def test_a_sweep_jobs_figures_are_collected_when_the_next_job_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close(wait_for_figures=False) leaves the job's figures drawing (the next job runs meanwhile); the
+    next logger's close, or finish_deferred at the sweep's end, writes them into the job's own event file."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from dlrun import run_logger
+    from dlrun.plots import background
+
+    drawn = {1: np.full((4, 5, 3), 10, np.uint8), 2: np.full((6, 7, 3), 20, np.uint8)}
+    asked: list[int] = []
+    keys = iter(drawn)
+    monkeypatch.setattr(background, "submit", lambda *args: next(keys))
+    monkeypatch.setattr(background, "result", lambda key: (asked.append(key), (drawn[key], None))[1])
+    first, second = RunLogger(tmp_path / "job0"), RunLogger(tmp_path / "job1")
+    first.draw("training_plot", print)
+    first.close(wait_for_figures=False)
+    assert asked == [] and run_logger._deferred == [first]  # nothing waited for yet
+    second.draw("test/confusion_matrix", print)
+    second.close(wait_for_figures=False)
+    assert asked == [1] and run_logger._deferred == [second]  # the first job's figure, collected now
+    run_logger.finish_deferred()
+    assert asked == [1, 2] and run_logger._deferred == []
+    for job, tag, shape in (("job0", "training_plot", (4, 5)), ("job1", "zz_test/confusion_matrix", (6, 7))):
+        events = EventAccumulator(str(tmp_path / job), size_guidance={"images": 0})
+        events.Reload()
+        assert events.Tags()["images"] == [tag]
+        (image,) = events.Images(tag)
+        assert (image.height, image.width) == shape
+
+
+def test_a_single_run_waits_for_its_figures_at_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dlrun import run_logger
+    from dlrun.plots import background
+
+    asked: list[int] = []
+    monkeypatch.setattr(background, "submit", lambda *args: 7)
+    monkeypatch.setattr(background, "result", lambda key: (asked.append(key), (np.zeros((2, 2, 3), np.uint8), None))[1])
+    logger = RunLogger(tmp_path)
+    logger.draw("training_plot", print)
+    logger.close()
+    assert asked == [7] and run_logger._deferred == []

@@ -237,6 +237,9 @@ def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str], num_
         error = f"the sweep stopped: {describe_launcher_error(err)}"
         print(f"error: {error}", file=sys.stderr)
     finally:
+        from dlrun.run_logger import finish_deferred
+
+        finish_deferred()  # the last jobs' figures, drawn while the sweep went on
         counts = sweep.finish(sweep_dir, interrupted=interrupted, error=error, expected=num_jobs)
         write_sweep_summary(sweep_dir)
         print("\n" + "\n".join(sweep.summary_lines(sweep_dir)))

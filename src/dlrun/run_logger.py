@@ -242,8 +242,29 @@ class RunLogger:
         if self._writer is not None:
             self._writer.flush()
 
-    def close(self) -> None:
+    def close(self, wait_for_figures: bool = True) -> None:
+        """Collect the figures and close the event file. `wait_for_figures=False` (a job of an in-process
+        sweep) leaves its figures drawing beside the next job: they are collected when the next logger
+        closes, or by `finish_deferred` when the sweep (or the process) ends."""
+        finish_deferred()
+        if not wait_for_figures and self._pending:
+            self.flush()  # the scalars and hparams are on disk while the figures finish
+            if not _deferred:
+                import atexit
+
+                atexit.register(finish_deferred)  # runs before multiprocessing stops the figure helpers
+            _deferred.append(self)
+            return
         self.wait_figures()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+_deferred: list[RunLogger] = []  # loggers of finished sweep jobs whose figures are still being drawn
+
+
+def finish_deferred() -> None:
+    """Collect the figures of finished sweep jobs into their event files and close those."""
+    while _deferred:
+        _deferred.pop(0).close()

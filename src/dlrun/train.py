@@ -34,6 +34,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
         changes = resuming.check_changes(resume.get("config") or {}, config, int(resume["epoch"]), allowed, str(cfg.ckpt_path))
     seed_everything(int(cfg.seed))
     logger = RunLogger(run_dir, tensorboard=main_rank)
+    in_sweep = run_info.in_sweep()
     trainer = build.build_trainer(cfg, run_dir, logger)
     data = build.build_data(cfg)
     if resume is not None and hasattr(data, "load_state_dict"):
@@ -74,9 +75,9 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
         if main_rank:
             task.write_artifacts(model, data, run_dir, logger)
             results.write(run_dir)
-            logger.hparams(results["hparams"], results.key_metrics(), experiment=not run_info.in_sweep())
+            logger.hparams(results["hparams"], results.key_metrics(), experiment=not in_sweep)
     finally:
-        logger.close()
+        logger.close(wait_for_figures=not in_sweep)  # a sweep's next job runs while they are drawn
     if main_rank:
         print_summary(results, run_dir)
     return results
