@@ -41,6 +41,8 @@ def test_other_args_pass_unchanged() -> None:
     assert expand_list_choice(args) == args
 
 
+@pytest.mark.fault("regularizer=[...] naming an option twice, an unknown option, a sweep over lists, or not a list of names",
+                   "one line naming the list and the way out, before any work")
 @pytest.mark.parametrize(("arg", "message"), [
     ("regularizer=[l2,l2]", "l2 given twice"),
     ("regularizer=[l2,nosuch]", "unknown option 'nosuch' for regularizer (valid: affine, "),
@@ -110,3 +112,19 @@ def test_a_run_with_a_list_records_it_readably(tmp_path: Path) -> None:
     assert not any("@" in key for key in hparams)  # the entries are implied by the list, not columns of their own
     assert list(results["config"]["regularizer"]["regularizers"]) == ["max_norm", "l2"]
     assert results["config"]["regularizer"]["regularizers"]["l2"]["weight"] == 0.5
+
+
+def test_a_sweep_with_a_list_names_its_jobs_by_what_varies(tmp_path: Path) -> None:
+    import json
+
+    from dlrun.cli import main
+
+    sweep = tmp_path / "sweep"
+    code = main(["train", "-m", "regularizer=[max_norm,l2]", "seed=1,2", "trainer.max_epochs=1", "trainer.progress_bar=false",
+                 f"hydra.sweep.dir={sweep}"])
+    assert code == 0
+    manifest = json.loads((sweep / "sweep.json").read_text())
+    jobs = [manifest["jobs"][k] for k in ("0", "1")]
+    assert [j["dir"] for j in jobs] == ["0_seed-1", "1_seed-2"]  # the list is the same in every job: not in the names
+    assert jobs[0]["overrides"][:2] == ["regularizer=[max_norm,l2]", "seed=1"]  # folded, in command-line order
+    assert read_results(sweep / "1_seed-2")["hparams"]["regularizer"] == "[max_norm,l2]"
