@@ -103,20 +103,20 @@ def test_hand_picked_bad_overrides_are_one_line_errors(reliability_log: Any) -> 
         if case == ["model.hidden=[]"]:
             assert message is None  # no hidden layer is a valid (linear) model
             continue
-        if case == ["trainer.monitor=val/nothing"]:
-            assert message is None  # only known after the first validation: tested below
-            continue
         assert message is not None, f"{case} was accepted"
         failures += 1
     assert "valid: " in check(["model=nomodel"]) and "valid keys" in check(["+model.nokey=1"])
     reliability_log("hand-picked bad overrides (unknown groups/keys, negative sizes, wrong types, absurd values)",
-                    len(HAND_PICKED), f"{failures} one-line errors naming the key before any work; 2 valid cases run")
+                    len(HAND_PICKED), f"{failures} one-line errors naming the key before any work; 1 valid case runs")
 
 
-def test_unknown_monitor_fails_at_first_validation(train_run, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _ = train_run("trainer.monitor=val/nothing")
+def test_unknown_monitor_fails_before_training(train_run, capsys: pytest.CaptureFixture[str]) -> None:
+    code, run = train_run("trainer.monitor=val/nothing")
     assert code == 2
-    assert "trainer.monitor: no metric 'val/nothing' (valid: val/acc, val/f1, val/loss)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "trainer.monitor: no metric 'val/nothing' (valid: val/acc, val/f1, val/loss)" in err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err  # one line
+    assert not run.exists()  # refused by the pre-flight: no run dir, no epoch, no checkpoint
 
 
 def test_random_override_sets(tmp_path, reliability_log: Any) -> None:

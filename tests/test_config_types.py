@@ -86,7 +86,7 @@ def test_options_given_in_python_get_the_same_check_as_a_value_error() -> None:
 @pytest.mark.parametrize(
     "node, message",
     [
-        ({"_target_": "dlrun.data.mnist.MNIST", "augment": {"rotate": 10}}, r"^unknown key 'dataset\.augment\.rotate' \(valid keys: crop_padding, hflip\)$"),
+        ({"_target_": "dlrun.data.mnist.MNIST", "augment": {"rotate": 10}}, r"^unknown key 'dataset\.augment\.rotate' \(valid keys: crop_padding, hflip, degrees, scale, translate\)$"),
         ({"_target_": "dlrun.data.mnist.MNIST", "augment": {"hflip": "yes"}}, r"^dataset\.augment\.hflip: expected true or false, got 'yes'$"),
         ({"_target_": "dlrun.data.text_csv.TextCSV", "root": "x", "vocab": {"max": 5}}, r"^unknown key 'dataset\.vocab\.max' \(valid keys: max_size, min_freq\)$"),
         ({"_target_": "dlrun.data.imdb.IMDB", "tokenizer": {"lower": True}}, r"^unknown key 'dataset\.tokenizer\.lower' \(valid keys: lowercase, strip_html, pattern\)$"),

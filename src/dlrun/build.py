@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dlrun import optim
+from dlrun.callbacks import check_monitor
 from dlrun.data.base import DataModule, lacks
 from dlrun.config_types import check_node, check_root, locate
 from dlrun.errors import DlrunError, one_line
@@ -134,9 +135,10 @@ def check_buildable(cfg: DictConfig) -> None:
     """
     check_root(cfg)
     data = build_data(cfg)
-    build_task(cfg)
+    task = build_task(cfg)
     build_regularizer(cfg)
     trainer = build_trainer(cfg, Path("."), RunLogger(Path("."), tensorboard=False))
+    check_monitor(str(trainer.monitor), task)  # a metric the task never reports fails now, not after epoch 1
     params: Any = [nn.Parameter(torch.zeros(1))]
     meta = {**data.preflight_meta, **data.meta}
     sizes_unknown = [k for k, v in cfg.model.items() if v is None and k not in meta and k not in UNSET_MEANS_DEFAULT]

@@ -39,6 +39,7 @@ def help_text() -> str:
         "  dlrun train                                  # MLP on the embedded 2-D Gaussian mixture",
         "  dlrun train model=logreg optimizer=sgd optimizer.lr=0.1",
         "  dlrun train -m optimizer.lr=1e-3,1e-2 seed=1,2,3",
+        "  dlrun train 'regularizer=[l2,max_norm]' regularizer.regularizers.l2.weight=1e-4   # several at once",
         "  dlrun compare outputs/multirun/<dir> --sort test/acc    # mean ± std over seeds",
         "  dlrun train -m optimizer.lr=1e-3,1e-2 seed=1,2,3 sweep.resume=outputs/multirun/<dir>",
         "  dlrun train -m seed=1,2,3,4 hydra/launcher=joblib hydra.launcher.n_jobs=2",

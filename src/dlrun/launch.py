@@ -26,7 +26,9 @@ register_resolvers()  # job processes of parallel launchers import this module t
 def main(args: list[str]) -> int:
     """Entry of `dlrun train [-m] [overrides]`."""
     from dlrun.command_line import split_flags, wants_info
+    from dlrun.overrides import expand_list_choice
 
+    args = expand_list_choice(args)  # regularizer=[a,b] -> one named entry per option, before Hydra sees it
     flags, overrides = split_flags(args)
     if wants_info(flags):  # Hydra prints the config, info or completion and runs nothing: no run dir
         run_hydra(args)

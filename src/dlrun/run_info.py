@@ -45,6 +45,12 @@ def flat_values(node: Any, prefix: str) -> dict[str, Any]:
     return {} if node is None else {prefix: node}
 
 
+def inside_group(choice: str) -> bool:
+    """A choice placed inside a defining group's node (`regularizer@regularizer.regularizers.l2`, an entry
+    of a list or of `combined`): implied by the group's choice and its recorded values, so not a column."""
+    return "@" in choice and choice.split("@", 1)[1].split(".", 1)[0] in DEFINING_GROUPS
+
+
 def hparams(cfg: DictConfig) -> dict[str, Any]:
     """What defines the run: the group choices, the resolved options of the model, loss, optimizer,
     scheduler and regularizer (so presets that differ only in values still differ here), batch size,
@@ -55,7 +61,8 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
     from dlrun.overrides import is_run_control, job_identity, override_key
 
     hydra_cfg = HydraConfig.get()
-    params: dict[str, Any] = {str(k): v for k, v in hydra_cfg.runtime.choices.items() if not is_run_control(str(k)) and v}
+    params: dict[str, Any] = {str(k): v for k, v in hydra_cfg.runtime.choices.items()
+                              if not is_run_control(str(k)) and v and not inside_group(str(k))}
     for group in DEFINING_GROUPS:
         if group in cfg:
             params.update(flat_values(OmegaConf.to_container(cfg[group], resolve=True), group))

@@ -20,6 +20,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
     from dlrun.results import git_commit
     from dlrun.run_logger import RunLogger
     from dlrun.seeding import seed_everything
+    from dlrun.split_checks import check_training_batches
 
     main_rank = distributed.is_main()
     started = time.time()
@@ -41,6 +42,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
         data.load_state_dict(resume.get("data", {}))
     data.setup(trainer.device)
     model = build.build_model(cfg, data).to(trainer.device)
+    check_training_batches(model, data, trainer.limit_train)  # a one-sample batch that batch norm cannot train on
     task = build.build_task(cfg)
     regularizer = build.build_regularizer(cfg)
     optimizer = build.build_optimizer(cfg, model)

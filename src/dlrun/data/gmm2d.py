@@ -9,7 +9,7 @@ import torch
 
 from dlrun.data.base import BaseData, pick_split
 from dlrun.data.keys import check_batch_sizes
-from dlrun.data.splits import Size, check_size, holdout
+from dlrun.data.splits import Size, check_size, count_of, holdout
 from dlrun.data.tensor_batches import TensorBatches
 
 BOX = 10.0  # component centres are uniform in [0, BOX]^2, as in the lab's Random2DGaussian
@@ -33,6 +33,19 @@ def sample_gmm_2d(
         points.append(rng.multivariate_normal(mean, cov, samples_per_component))
         labels.append(np.full(samples_per_component, rng.integers(num_classes)))
     return np.vstack(points).astype(np.float32), np.concatenate(labels).astype(np.int64)
+
+
+def check_train_count(total: int, val_size: Size, test_size: Size, standardize: bool) -> None:
+    """The training points the split leaves (known from the config, so checked before any run): at
+    least 1, and 2 to standardize (one point has no spread: its std is NaN, and so would every input be)."""
+    held = sum(count_of(size, total) for size in (val_size, test_size) if size)
+    train = total - held
+    given = f"{total} points (num_components x samples_per_component) less val_size {val_size} and test_size {test_size}"
+    if train < 1:
+        raise ValueError(f"{given} leave no training points")
+    if train < 2 and standardize:
+        raise ValueError(f"{given} leave 1 training point, and standardize needs 2 (its std); add points or set "
+                         f"dataset.standardize=false")
 
 
 class GMM2D(BaseData):
@@ -63,6 +76,7 @@ class GMM2D(BaseData):
         if spread <= 0:
             raise ValueError(f"spread must be > 0, got {spread}")
         check_batch_sizes(batch_size, eval_batch_size)
+        check_train_count(num_components * samples_per_component, val_size, test_size, standardize)
         self.num_components = num_components
         self.num_classes = num_classes
         self.samples_per_component = samples_per_component

@@ -154,5 +154,5 @@ class ImageFolder(ImageClassificationData):
                           "class_names": list(self.class_names), "mean": mean, "std": std,
                           "split_sizes": {k: len(v[1]) for k, v in splits.items()}})
         self.splits = {k: (x.contiguous().to(device), y.to(device)) for k, (x, y) in splits.items()}
-        self.train_transform = ImageTransform(mean, std, self.crop_padding, self.hflip).to(device)
+        self.train_transform = ImageTransform(mean, std, **self.augment).to(device)
         self.eval_transform = ImageTransform(mean, std).to(device)

@@ -88,11 +88,8 @@ class ImageClassificationData(BaseData):
         if train_subset is not None and train_subset < 1:
             raise ValueError(f"train_subset must be >= 1 or null, got {train_subset}")
         check_batch_sizes(batch_size, eval_batch_size)
-        augment = checked_options("augment", augment, AugmentOptions)
-        self.crop_padding = augment.get("crop_padding", 0)
-        self.hflip = augment.get("hflip", False)
-        if self.crop_padding < 0:
-            raise ValueError(f"augment.crop_padding must be >= 0, got {self.crop_padding}")
+        self.augment = checked_options("augment", augment, AugmentOptions)
+        ImageTransform([0.0], [1.0], **self.augment)  # checks the ranges before any data is loaded
         self.root = data_root(root)
         self.download = download
         self.mirrors = list(mirrors) if mirrors is not None else None
@@ -215,7 +212,7 @@ class ImageClassificationData(BaseData):
         mean, std = self.statistics(split_arrays["train"][0])
         self.meta.update({"mean": mean, "std": std, "split_sizes": {k: len(v[1]) for k, v in split_arrays.items()}})
         self.splits = {k: (x.contiguous().to(device), y.to(device)) for k, (x, y) in split_arrays.items()}
-        self.train_transform = ImageTransform(mean, std, self.crop_padding, self.hflip).to(device)
+        self.train_transform = ImageTransform(mean, std, **self.augment).to(device)
         self.eval_transform = ImageTransform(mean, std).to(device)
 
     def statistics(self, train_images: torch.Tensor) -> tuple[list[float], list[float]]:

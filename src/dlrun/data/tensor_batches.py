@@ -16,7 +16,7 @@ class TensorBatches(EpochSeeded):
 
     Shuffling draws one permutation per epoch from the run seed and the epoch number, so the order does not
     depend on any global RNG and a resumed run replays it exactly. `transform` (augmentation) works on
-    a whole batch at once.
+    a whole batch at once, with a generator drawn from (seed, epoch, batch number) alone.
 
     Sharded (`shard(rank, world_size)`, data-parallel training), each process takes every
     world_size-th sample of the same epoch order (see EpochSeeded): all ranks get the same number
@@ -69,6 +69,6 @@ class TensorBatches(EpochSeeded):
             else:
                 index = order[begin : begin + self.batch_size]
                 batch = tuple(t[index] for t in self.tensors)
-            if self.transform is not None:
-                batch = self.transform(batch, generator)
+            if self.transform is not None:  # its own generator per batch: a resume that skips batches draws the same
+                batch = self.transform(batch, self.batch_generator((begin // self.batch_size) * self.world_size + self.rank))
             yield batch

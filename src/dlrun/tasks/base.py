@@ -57,6 +57,11 @@ class BaseTask:
     def on_epoch_end(self, model: nn.Module, epoch: int, history: list[dict[str, float]], logger: RunLogger) -> None:
         """No per-epoch figures by default."""
 
+    def metric_names(self) -> list[str] | None:
+        """The metrics `evaluate` reports for the validation split (no 'val/' prefix), known before any
+        data, so a trainer.monitor naming none of them fails up front; None: not known in advance."""
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """A stateless task saves nothing."""
         return {}

@@ -125,6 +125,10 @@ class ClassificationTask(BaseTask):
         acc = (predictions(logits.detach()) == y).float().mean()
         return loss, {"acc": acc}
 
+    def metric_names(self) -> list[str]:
+        """What evaluate reports (checked against trainer.monitor before training)."""
+        return ["loss", "acc", "f1"]
+
     def evaluate(self, model: nn.Module, batches: Iterable[Any], split: str) -> dict[str, float]:
         count = 0
         confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long)

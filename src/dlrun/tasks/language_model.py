@@ -79,6 +79,10 @@ class LanguageModelTask(BaseTask):
         loss = self._loss(logits, targets)
         return loss, {"bpc": loss.detach() / math.log(2)}
 
+    def metric_names(self) -> list[str]:
+        """What evaluate reports (checked against trainer.monitor before training)."""
+        return ["loss", "bpc"]
+
     def evaluate(self, model: nn.Module, batches: Iterable[Any], split: str) -> dict[str, float]:
         """Cross-entropy per character over the whole split, the state carried across its batches."""
         hidden = None

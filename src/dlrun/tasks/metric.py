@@ -93,6 +93,10 @@ class MetricTask(BaseTask):
         except UnknownSplit:  # a dataset without the lab's 'traineval' split: class means from 'train'
             return self.data.loader("train")
 
+    def metric_names(self) -> list[str]:
+        """What evaluate reports (checked against trainer.monitor before training)."""
+        return ["loss", "acc", "map", *(f"recall@{k}" for k in self.recall_at)]
+
     def evaluate(self, model: nn.Module, batches: Iterable[Any], split: str) -> dict[str, float]:
         emb, labels, loss = self.embed(model, batches)
         ref_emb, ref_labels, _ = self.embed(model, self._reference(), with_loss=False)

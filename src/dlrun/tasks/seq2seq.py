@@ -82,6 +82,11 @@ class Seq2SeqTask(BaseTask):
     def on_train_step(self, model: nn.Module, step: int, logger: RunLogger) -> None:
         self.step = step  # also right after a resume: the trainer calls this with the steps done so far
 
+    def metric_names(self) -> list[str]:
+        """What evaluate reports (checked against trainer.monitor before training)."""
+        beams = ["token_acc_beam", "seq_acc_beam"] if self.beam_size > 1 else []
+        return ["loss", "token_acc", "seq_acc", *beams]
+
     def evaluate(self, model: nn.Module, batches: Iterable[Any], split: str) -> dict[str, float]:
         plain = _plain(model)
         sums: dict[str, torch.Tensor] = {}

@@ -82,6 +82,10 @@ class SimCLRTask:
         loss = self.loss(z1, z2)
         return loss, {"pair_acc": self.loss.pair_accuracy(z1.detach(), z2.detach())}
 
+    def metric_names(self) -> list[str]:
+        """What evaluate reports for validation (checked against trainer.monitor before training)."""
+        return ["loss", "pair_acc"]
+
     def evaluate(self, model: nn.Module, batches: Iterable[Any], split: str) -> dict[str, float]:
         """NT-Xent and pair_acc on fixed views of the split; on test also the linear probe."""
         net = self.encoder_of(model)

@@ -92,6 +92,10 @@ class StereoTask(BaseTask):
                 self.examples.append((name, left[0].cpu(), truth.cpu(), predicted.cpu()))
         return {"acc": correct / max(counted, 1), "epe": abs_error / max(counted, 1)}
 
+    def metric_names(self) -> list[str]:
+        """What evaluate reports for validation (checked against trainer.monitor before training)."""
+        return ["loss", "patch_acc", "acc", "epe"]
+
     def evaluate(self, model: nn.Module, batches: Iterable[Any], split: str) -> dict[str, float]:
         loss_sum, acc_sum, count = 0.0, 0.0, 0
         for batch in batches:
