@@ -64,9 +64,9 @@ def test_gmm2d_checks_its_training_points_from_the_config() -> None:
 
 def test_an_empty_validation_split_needs_a_training_monitor() -> None:
     with pytest.raises(DlrunError, match=r"^dataset.val_size=0 leaves no validation split, so trainer.monitor=val/loss"):
-        check_val_split(compose_config(["dataset.val_size=0"]))
-    check_val_split(compose_config(["dataset.val_size=0", "trainer.monitor=train/loss"]))
-    check_val_split(compose_config(["dataset.val_size=1"]))
+        check_val_split(compose_config(["dataset.val_size=0"]), GMM2D())
+    check_val_split(compose_config(["dataset.val_size=0", "trainer.monitor=train/loss"]), GMM2D())
+    check_val_split(compose_config(["dataset.val_size=1"]), GMM2D())
 
 
 ONE_TRAIN_POINT = ["dataset.num_components=3", "dataset.samples_per_component=1", "dataset.val_size=1", "dataset.test_size=1"]
@@ -122,3 +122,12 @@ def test_one_training_image_and_one_validation_image(tmp_path: Path, capsys: pyt
     assert results["status"] == "completed" and set(results["best"]) == {"val/loss", "val/acc", "val/f1"}
     assert train_in_process([*tiny, "model.batch_norm=true"], tmp_path / "bn") == 2
     assert "but the train split has 1 sample" in one_line_error(capsys)
+
+
+def test_a_dataset_that_validates_on_test_at_val_size_zero_keeps_its_val_monitor() -> None:
+    """mnist_metric's val_size=0 is the lab's 'validate on the test set' (its preset monitors val/acc)."""
+    from dlrun.data.mnist_metric import MNISTMetric
+
+    check_val_split(compose_config(["experiment=mnist_metric"]), MNISTMetric(download=False))
+    with pytest.raises(DlrunError, match="leaves no validation split"):
+        check_val_split(compose_config(["experiment=mnist_metric"]), GMM2D())  # the same config on a dataset without it

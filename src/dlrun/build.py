@@ -21,6 +21,7 @@ from torch import nn
 
 from dlrun import optim
 from dlrun.callbacks import check_monitor
+from dlrun.split_checks import check_val_split
 from dlrun.data.base import DataModule, lacks
 from dlrun.config_types import check_node, check_root, locate
 from dlrun.errors import DlrunError, one_line
@@ -135,6 +136,7 @@ def check_buildable(cfg: DictConfig) -> None:
     """
     check_root(cfg)
     data = build_data(cfg)
+    check_val_split(cfg, data)
     task = build_task(cfg)
     build_regularizer(cfg)
     trainer = build_trainer(cfg, Path("."), RunLogger(Path("."), tensorboard=False))

@@ -110,7 +110,6 @@ def check_overrides(overrides: list[str], multirun: bool) -> DictConfig:
     """Compose and build every job of the command; raise DlrunError on the first problem. Returns
     the first job's config with its `hydra` node, so the launcher does not compose it again."""
     from dlrun.build import check_buildable
-    from dlrun.split_checks import check_val_split
 
     first = None
     for job in expand(overrides, multirun):
@@ -120,7 +119,6 @@ def check_overrides(overrides: list[str], multirun: bool) -> DictConfig:
         try:
             check_complete(cfg)
             check_buildable(cfg)
-            check_val_split(cfg)
         except DlrunError as err:
             raise DlrunError(prefix + str(err), err.exit_code) from err
         except Exception as err:  # a bug in a constructor, not bad input: keep its traceback

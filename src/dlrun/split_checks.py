@@ -40,9 +40,11 @@ def check_training_batches(model: nn.Module, data: Any, limit: int | float | Non
     raise DlrunError(f"model: batch norm needs at least 2 samples in every training batch, but {why}; use {' or '.join(fixes)}")
 
 
-def check_val_split(cfg: Any) -> None:
-    """An empty validation split (dataset.val_size=0) has nothing for a `val/` trainer.monitor to
-    measure: refuse it before the run (a `train/` monitor works without validation)."""
+def check_val_split(cfg: Any, data: Any) -> None:
+    """An empty validation split (dataset.val_size=0, where the dataset `data` declares that this leaves none)
+    has nothing for a `val/` trainer.monitor to measure: refuse it before the run (a `train/` monitor works)."""
+    if getattr(type(data), "val_size_zero_validates_on_test", False):  # BaseData's declaration (default False)
+        return
     size = cfg.dataset.get("val_size") if "dataset" in cfg else None
     monitor = str(cfg.trainer.get("monitor", "")) if "trainer" in cfg else ""
     if size is not None and not isinstance(size, bool) and size == 0 and monitor.startswith("val/"):

@@ -52,7 +52,8 @@ class DataModule(Protocol):
     gives the default, none.
 
     Optional: `load_state_dict(state)` (RestorableData), called before setup on resume and eval
-    with what `state_dict()` returned.
+    with what `state_dict()` returned; `val_size_zero_validates_on_test` (class attribute, BaseData: False),
+    True where `val_size=0` means "validate on the test set" rather than "no validation split".
     """
 
     meta: dict[str, Any]
@@ -73,6 +74,7 @@ class BaseData:
     """What a dataset class inherits for DataModule's members that have a default (as tasks inherit BaseTask)."""
 
     preflight_meta: Mapping[str, Any] = MappingProxyType({})  # no stand-ins: meta is complete before setup
+    val_size_zero_validates_on_test: bool = False  # val_size=0 leaves no validation split (True: 'val' is the test set)
 
 
 def lacks(data: object, protocol: type) -> list[str]:
