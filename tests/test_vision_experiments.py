@@ -109,7 +109,7 @@ def test_fast_fmnist92_is_a_float32_3x3_recipe_with_flips_and_a_small_val_split(
     cfg = compose_config(["experiment=fast_fmnist92"])
     assert cfg.dataset._target_.endswith("FashionMNIST") and cfg.dataset.val_size == 1000 and cfg.dataset.batch_size == 128
     assert cfg.dataset.augment.hflip is True and cfg.dataset.augment.crop_padding == 0
-    assert cfg.trainer.amp is False and cfg.trainer.max_epochs == 6 and cfg.scheduler.scheduler.max_lr == 0.3
+    assert cfg.trainer.amp is False and cfg.trainer.max_epochs == 5 and cfg.scheduler.scheduler.max_lr == 0.3
     assert list(cfg.model.channels) == [16, 32] and cfg.model.kernel_size == 3 and cfg.model.padding == 1 and list(cfg.model.fc) == [256]
 
 
