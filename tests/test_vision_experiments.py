@@ -58,7 +58,7 @@ def test_l2_sweep_is_a_multirun_over_three_weights() -> None:
     assert cfg.trainer.max_epochs == 8 and cfg.model.channels == [16, 32]
 
 
-@pytest.mark.parametrize("experiment", ["lab1_mnist_mlp", "lab2_mnist", "lab2_cifar", "fast_fmnist"])
+@pytest.mark.parametrize("experiment", ["lab1_mnist_mlp", "lab2_mnist", "lab2_cifar", "fast_fmnist", "fast_fmnist92"])
 def test_every_experiment_builds(experiment: str) -> None:
     from dlrun.build import check_buildable
 
@@ -103,6 +103,23 @@ def test_fast_fmnist_runs_with_amp_and_augmentation(mnist_dir: Path, train_run) 
                           "dataset.augment.hflip=true", "trainer.fast_dev_run=true")
     assert code == 0
     assert read_results(run)["status"] == "completed"
+
+
+def test_fast_fmnist92_is_a_float32_3x3_recipe_with_flips_and_a_small_val_split() -> None:
+    cfg = compose_config(["experiment=fast_fmnist92"])
+    assert cfg.dataset._target_.endswith("FashionMNIST") and cfg.dataset.val_size == 1000 and cfg.dataset.batch_size == 128
+    assert cfg.dataset.augment.hflip is True and cfg.dataset.augment.crop_padding == 0
+    assert cfg.trainer.amp is False and cfg.trainer.max_epochs == 5 and cfg.scheduler.scheduler.max_lr == 0.3
+    assert list(cfg.model.channels) == [16, 32] and cfg.model.kernel_size == 3 and cfg.model.padding == 1 and list(cfg.model.fc) == [256]
+
+
+def test_fast_fmnist92_trains_end_to_end(mnist_dir: Path, train_run) -> None:
+    (mnist_dir / "MNIST").rename(mnist_dir / "FashionMNIST")
+    code, run = train_run("experiment=fast_fmnist92", *tiny(mnist_dir), "dataset.search_dirs=[]", "trainer.fast_dev_run=true")
+    assert code == 0
+    results = read_results(run)
+    # conv1 3*3*1*16 + bn 2*16, conv2 3*3*16*32 + bn 2*32 (no conv biases), fc1 (32*7*7)*256 + 256, logits 256*10 + 10
+    assert results["status"] == "completed" and results["num_params"] == 144 + 32 + 4608 + 64 + 1568 * 256 + 256 + 2570
 
 
 @pytest.mark.slow
