@@ -6,6 +6,7 @@ import pickle
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,17 +24,24 @@ def source_signature(paths: list[Path]) -> list[list[str | int]]:
     return signature
 
 
-def load_cache(path: Path, signature: list[list[str | int]] | None) -> dict[str, torch.Tensor] | None:
-    """The cached tensors, or None when the file is absent, unreadable, of another version or made
-    from other source files (`signature` None: the sources are gone, any valid cache will do)."""
+def read_state(path: Path, version: int, what: str) -> dict[str, Any] | None:
+    """A cache file's contents (tensors only: weights_only) when present, readable and of `version`, else
+    None; an unreadable file is reported as `what` and ignored (the data is read from its source again)."""
     if not path.is_file():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError):
-        print(f"dlrun: ignoring unreadable data cache {path}", file=sys.stderr)
+        print(f"dlrun: ignoring unreadable {what} {path}", file=sys.stderr)
         return None
-    if not isinstance(state, dict) or state.get("version") != CACHE_VERSION:
+    return state if isinstance(state, dict) and state.get("version") == version else None
+
+
+def load_cache(path: Path, signature: list[list[str | int]] | None) -> dict[str, torch.Tensor] | None:
+    """The cached tensors, or None when the file is absent, unreadable, of another version or made
+    from other source files (`signature` None: the sources are gone, any valid cache will do)."""
+    state = read_state(path, CACHE_VERSION, "data cache")
+    if state is None:
         return None
     if signature is not None and state.get("sources") != signature:
         return None

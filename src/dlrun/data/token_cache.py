@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dlrun.atomic import atomic_write
+from dlrun.data.image_cache import read_state
 
 CACHE_VERSION = 1
 KEY_OPTIONS = ("max_size", "min_freq", "max_len", "seed", "val_size", "class_names")  # dataset attributes that shape the corpus
@@ -54,15 +53,8 @@ def restore(data: Any, key: dict[str, Any], device: torch.device) -> bool:
     from dlrun.data.text_batches import TokenSequences
     from dlrun.data.vocab import Vocab
 
-    path = cache_path(data, key)
-    if not path.is_file():
-        return False
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError):
-        print(f"dlrun: ignoring unreadable token cache {path}", file=sys.stderr)
-        return False
-    if not isinstance(state, dict) or state.get("version") != CACHE_VERSION or state.get("key") != key:
+    state = read_state(cache_path(data, key), CACHE_VERSION, "token cache")
+    if state is None or state.get("key") != key:
         return False
     data.vocab = Vocab.from_state(state["vocab"])
     data.class_names = list(state["class_names"])

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dlrun.models.memory_format import channels_last_input, use_channels_last
+
 
 def batch_norm(channels: int, momentum: float) -> nn.BatchNorm2d:
     """BatchNorm with a frozen unit scale and a learned bias (the paper's choice)."""
@@ -51,12 +53,8 @@ class Airbench94(nn.Module):
         self.features = nn.Sequential(nn.GELU(), *groups, nn.MaxPool2d(3))
         self.head = nn.Linear(width_in, num_classes, bias=False)
         self.logit_scale = logit_scale
-        self.channels_last = channels_last
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.channels_last = use_channels_last(self, channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = self.features(self.whiten(x))
+        x = self.features(self.whiten(channels_last_input(x, self.channels_last)))
         return self.head(torch.amax(x, dim=(2, 3))) * self.logit_scale

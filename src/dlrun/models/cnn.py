@@ -11,6 +11,7 @@ from torch import nn
 
 from dlrun.models.activations import make_activation
 from dlrun.models.init import SCHEMES, initialize
+from dlrun.models.memory_format import channels_last_input, use_channels_last
 
 BLOCK_OPS = ("conv", "bn", "act", "pool")
 POOLS = ("max", "avg", "none")
@@ -117,18 +118,14 @@ class CNN(nn.Module):
             head_layers["drop_logits"] = nn.Dropout(dropout)
         head_layers["logits"] = nn.Linear(flat, num_classes)
         self.classifier = nn.Sequential(head_layers)
-        self.channels_last = channels_last
         if init == "kaiming":
             kaiming_init(self)
         else:
             initialize(self, init, init_fan, init_gain, bias_init, head_init, activation, head=self.classifier.logits)
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.channels_last = use_channels_last(self, channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.classifier(self.features(x))
+        return self.classifier(self.features(channels_last_input(x, self.channels_last)))
 
 
 def kaiming_init(model: nn.Module) -> None:

@@ -10,6 +10,7 @@ from torch import nn
 
 from dlrun.models.activations import make_activation
 from dlrun.models.init import initialize
+from dlrun.models.memory_format import channels_last_input, use_channels_last
 
 
 def conv_bn(in_channels: int, out_channels: int, activation: str) -> nn.Sequential:
@@ -68,11 +69,7 @@ class ResNetSmall(nn.Module):
         self.logits = nn.Linear(int(widths[-1]), num_classes, bias=False)
         self.logit_scale = logit_scale
         initialize(self, init, init_fan, init_gain, bias_init, head_init, activation, head=self.logits)
-        self.channels_last = channels_last
-        if channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.channels_last = use_channels_last(self, channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.logits(self.features(x)) * self.logit_scale
+        return self.logits(self.features(channels_last_input(x, self.channels_last))) * self.logit_scale
