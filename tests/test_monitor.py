@@ -9,7 +9,7 @@ import pytest
 
 from conftest import FAST, compose_config, read_results, train_in_process
 from dlrun.build import build_task
-from dlrun.callbacks import check_monitor, monitored
+from dlrun.early_stopping import check_monitor, monitored
 from dlrun.errors import DlrunError
 from dlrun.paths import config_groups
 

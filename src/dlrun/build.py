@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from dlrun import optim
-from dlrun.callbacks import check_monitor
+from dlrun.early_stopping import check_monitor
 from dlrun.split_checks import check_val_split
 from dlrun.data.base import DataModule, lacks
 from dlrun.config_types import check_node, check_root, locate

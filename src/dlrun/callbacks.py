@@ -22,7 +22,7 @@ from torch import nn
 from dlrun import distributed
 from dlrun.data.base import DataModule
 from dlrun.early_stopping import EarlyStopping
-from dlrun.errors import DlrunError, TrainingDiverged, TrainingInterrupted
+from dlrun.errors import TrainingDiverged, TrainingInterrupted
 from dlrun.interrupt import StopRequest
 from dlrun.regularizers.base import Regularizer
 from dlrun.schedulers.schedule import Schedule
@@ -308,30 +308,3 @@ class EarlyStop(Callback):
         fit.result.best_metrics = dict(self.stopper.best_metrics)
         if self.restore_best and self.stopper.best_weights is not None:
             fit.model.load_state_dict(self.stopper.best_weights)
-
-
-def monitored(metrics: dict[str, float], monitor: str) -> float:
-    """The value of `monitor` in `metrics`; a missing name is a one-line error listing the valid ones."""
-    if monitor not in metrics:
-        raise unknown_monitor(monitor, [k for k in metrics if k.startswith("val/")])
-    return metrics[monitor]
-
-
-def unknown_monitor(monitor: str, valid: list[str]) -> DlrunError:
-    """The one-line error for a trainer.monitor that names no metric, listing the validation metrics."""
-    return DlrunError(f"trainer.monitor: no metric '{monitor}' (valid: {', '.join(sorted(valid))})")
-
-
-EPOCH_KEYS = ("lr", "time/epoch_s", "time/samples_per_s")  # recorded every epoch besides train/* and val/*
-
-
-def check_monitor(monitor: str, task: Any) -> None:
-    """Before training: refuse a trainer.monitor the task never reports, i.e. a `val/` name it does not
-    declare (`metric_names`) or a name with no split; `train/*` names come from the training steps
-    and are checked after the first epoch, as is everything for a task that declares nothing."""
-    names = task.metric_names() if callable(getattr(task, "metric_names", None)) else None
-    if names is None or monitor.startswith("train/") or monitor in EPOCH_KEYS:
-        return
-    valid = [f"val/{name}" for name in names]
-    if monitor not in valid:
-        raise unknown_monitor(monitor, valid)

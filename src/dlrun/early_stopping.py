@@ -1,4 +1,5 @@
-"""Tracks the monitored metric: best value and epoch, patience, and the best weights (Alg 7.1)."""
+"""The monitored metric: its checks (trainer.monitor names a reported metric, before training and after each
+validation) and its tracking: best value and epoch, patience, and the best weights (Alg 7.1)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from dlrun.errors import DlrunError
 
 
 ALGORITHMS = ("7.1", "7.2", "7.3")  # course: 7.1 alone; 7.2 / 7.3 add a phase on train + val (dlrun.retrain)
@@ -73,3 +76,30 @@ class EarlyStopping:
         self.bad_evals = state["bad_evals"]
         self.best_weights = state["best_weights"]
         self.best_metrics = dict(state.get("best_metrics", {}))
+
+
+def monitored(metrics: dict[str, float], monitor: str) -> float:
+    """The value of `monitor` in `metrics`; a missing name is a one-line error listing the valid ones."""
+    if monitor not in metrics:
+        raise unknown_monitor(monitor, [k for k in metrics if k.startswith("val/")])
+    return metrics[monitor]
+
+
+def unknown_monitor(monitor: str, valid: list[str]) -> DlrunError:
+    """The one-line error for a trainer.monitor that names no metric, listing the validation metrics."""
+    return DlrunError(f"trainer.monitor: no metric '{monitor}' (valid: {', '.join(sorted(valid))})")
+
+
+EPOCH_KEYS = ("lr", "time/epoch_s", "time/samples_per_s")  # recorded every epoch besides train/* and val/*
+
+
+def check_monitor(monitor: str, task: Any) -> None:
+    """Before training: refuse a trainer.monitor the task never reports, i.e. a `val/` name it does not
+    declare (`metric_names`) or a name with no split; `train/*` names come from the training steps
+    and are checked after the first epoch, as is everything for a task that declares nothing."""
+    names = task.metric_names() if callable(getattr(task, "metric_names", None)) else None
+    if names is None or monitor.startswith("train/") or monitor in EPOCH_KEYS:
+        return
+    valid = [f"val/{name}" for name in names]
+    if monitor not in valid:
+        raise unknown_monitor(monitor, valid)

@@ -19,10 +19,11 @@ import torch
 from torch import nn
 
 from dlrun import distributed
-from dlrun.callbacks import Callback, Checkpoint, EarlyStop, Fit, FitResult, Interrupt, MetricLogger, NanGuard, ProgressBar, TaskFigures, monitored
+from dlrun.callbacks import Callback, Checkpoint, EarlyStop, Fit, FitResult, Interrupt, MetricLogger, NanGuard, ProgressBar, TaskFigures
 from dlrun.checkpoint import save_checkpoint
 from dlrun.data.base import DataModule
 from dlrun.devices import batch_size_of, compile_model, compile_mode, resolve_device, to_device
+from dlrun.early_stopping import monitored
 from dlrun.diagnostics import InitialLoss
 from dlrun.early_stopping import check_algorithm
 from dlrun.grad_flow import GradFlow

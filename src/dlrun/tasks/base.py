@@ -15,7 +15,10 @@ from dlrun.run_logger import RunLogger
 
 class Task(Protocol):
     """A task turns batches into a loss and metrics. The trainer owns everything else: device,
-    AMP, optimizer, clipping, schedules, early stopping, checkpoints and logging."""
+    AMP, optimizer, clipping, schedules, early stopping, checkpoints and logging.
+
+    Optional: `metric_names()` (BaseTask: None), the validation metrics `evaluate` reports, so the
+    pre-flight can refuse a trainer.monitor naming none of them before any training."""
 
     def setup(self, data: DataModule, device: torch.device) -> None:
         """Called once before training or evaluation with the prepared data."""
