@@ -1,7 +1,7 @@
 """The Trainer: the only training loop in dlrun, shaped like torchvision's `train_one_epoch` +
 `evaluate`. Tasks plug in through dlrun.tasks.base.Task; checkpoints, NaN guard, logging, figures,
 Ctrl-C and early stopping are the callbacks of dlrun.callbacks, called at named hook points.
-(~320 lines: the loop and every trainer.* option it acts on stay in the one file the YAML names.)"""
+(About 340 lines: the loop and every trainer.* option it acts on stay in the one file the YAML names.)"""
 
 from __future__ import annotations
 
