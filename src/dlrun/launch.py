@@ -7,6 +7,7 @@ Hydra and back, single run and sweep, reads in one file.)"""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import time
@@ -14,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from dlrun.errors import DlrunError, one_line
 from dlrun.interrupt import TerminateAsInterrupt
@@ -38,6 +40,8 @@ def main(args: list[str]) -> int:
 
         background.start()  # before torch is imported: matplotlib loads while the run starts
     from dlrun import distributed
+
+    gc.freeze()  # torch's modules live as long as the command: later collections need not walk them
     from dlrun.overrides import override_key
     from dlrun.preflight import check_output_dir, check_overrides
     multirun = any(f in ("-m", "--multirun") for f in flags)
@@ -51,6 +55,7 @@ def main(args: list[str]) -> int:
                          "dlrun train -m ... trainer.devices=N")
     composed = check_overrides(overrides, multirun=multirun)  # the first job's config, composed once
     check_output_dir(overrides, multirun)
+    gc.freeze()  # what start-up loaded (torch, Hydra, the configs) lives for the whole command: no full GC walks it again
     with TerminateAsInterrupt():  # SIGTERM outside the training loop acts like Ctrl-C
         if multirun:
             return run_sweep(args, *plan_sweep(overrides, composed))
@@ -61,7 +66,11 @@ def main(args: list[str]) -> int:
 
             preflight(composed_with_hydra(overrides))  # a refused resume claims no run dir
         try:
-            run_hydra([*args, *claim_run_dir(overrides, composed)])
+            pinned = claim_run_dir(overrides, composed)
+            if distributed.is_main() and composed.hydra.mode in (None, RunMode.RUN):
+                run_composed(composed, pinned)  # the config pre-flight composed: no second compose by Hydra
+            else:  # torchrun's other ranks (their logging is a config group), a config that asks for MULTIRUN
+                run_hydra([*args, *pinned])
         finally:
             distributed.cleanup()
     return 0
@@ -91,6 +100,64 @@ def run_hydra(args: list[str]) -> None:
         hydra_entry()
     finally:
         sys.argv = argv
+
+
+def run_composed(cfg: DictConfig, pinned: list[str]) -> None:
+    """Run one job of the already composed `cfg` (with its `hydra` node) as `hydra.main` would in RUN
+    mode, through the launcher API (`run_job`): the `pinned` overrides (`hydra.run.dir=...`) are set on
+    it and recorded like command-line ones, Hydra's logging and `hydra.callbacks` are set up as Hydra
+    does, and the job's exception is raised. Composing again would give the same config at ~0.25 s."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.utils import configure_log, run_job
+    from hydra.types import HydraContext
+
+    from dlrun.paths import config_dir
+    from dlrun.preflight import JOB_NAME
+
+    with read_write(cfg.hydra), open_dict(cfg.hydra):
+        for override in OverridesParser.create().parse_overrides([*pinned, "hydra.mode=RUN"]):  # hydra.main adds the mode
+            OmegaConf.update(cfg, override.key_or_group, override.value(), merge=False)
+            cfg.hydra.overrides.hydra.append(override.input_line)
+    configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+    callbacks = ConfiguredCallbacks(cfg)
+    callbacks.on_run_start(config=cfg, config_name="train")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=JOB_NAME):
+            context = HydraContext(config_loader=GlobalHydra.instance().config_loader(), callbacks=callbacks)  # type: ignore[arg-type]
+            returned = run_job(task_function=job, config=cfg, job_dir_key="hydra.run.dir", job_subdir_key=None, hydra_context=context)
+    finally:
+        GlobalHydra.instance().clear()
+    callbacks.on_run_end(config=cfg, config_name="train", job_return=returned)
+    returned.return_value  # raises the job's exception, as Hydra's run does
+
+
+class ConfiguredCallbacks:
+    """The config's `hydra.callbacks`, instantiated and called in Hydra's order (start hooks in
+    config order, end hooks in reverse)."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        from hydra.utils import instantiate
+
+        self.callbacks = [instantiate(node) for node in (cfg.hydra.callbacks or {}).values()]
+
+    def _call(self, hook: str, reverse: bool, **kwargs: Any) -> None:
+        for callback in reversed(self.callbacks) if reverse else self.callbacks:
+            getattr(callback, hook)(**kwargs)
+
+    def on_run_start(self, **kwargs: Any) -> None:
+        self._call("on_run_start", False, **kwargs)
+
+    def on_job_start(self, **kwargs: Any) -> None:
+        self._call("on_job_start", False, **kwargs)
+
+    def on_job_end(self, **kwargs: Any) -> None:
+        self._call("on_job_end", True, **kwargs)
+
+    def on_run_end(self, **kwargs: Any) -> None:
+        self._call("on_run_end", True, **kwargs)
 
 
 def job(cfg: DictConfig) -> float | None:

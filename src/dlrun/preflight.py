@@ -14,6 +14,7 @@ from dlrun.errors import DlrunError, one_line
 from dlrun.paths import config_dir, config_groups, searchpath_overrides
 from dlrun.overrides import override_key
 
+JOB_NAME = "launch"  # hydra.job.name: what hydra.main names the jobs of dlrun.launch's task function
 MAX_COMBINATIONS = 64  # a larger grid is checked on jobs that cover every value of every key (sweep_grid.covering)
 
 
@@ -41,7 +42,7 @@ def compose(overrides: list[str], return_hydra_config: bool = False) -> DictConf
 
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=JOB_NAME):
             return hydra_compose(config_name="train", overrides=[*overrides, *searchpath_overrides()],
                                  return_hydra_config=return_hydra_config)
     except DlrunError:

@@ -40,8 +40,9 @@ def start() -> bool:
     context = multiprocessing.get_context("fork")
     _jobs, _results = context.Queue(), context.Queue()  # feeder threads: a put never waits for a drawing
     _jobs.cancel_join_thread()  # exiting never waits on jobs no helper took (results are waited for instead)
+    warming = context.Lock()  # one helper loads matplotlib at a time: on 2 cores the run's own start-up keeps the other
     for number in range(HELPERS):
-        process = context.Process(target=_serve, args=(_jobs, _results), name=f"dlrun-figures-{number}", daemon=True)
+        process = context.Process(target=_serve, args=(_jobs, _results, warming), name=f"dlrun-figures-{number}", daemon=True)
         process.start()
         _processes.append(process)
     return True
@@ -95,16 +96,18 @@ def result(key: int) -> tuple[Any, str | None]:
     return _done.pop(key)
 
 
-def _serve(jobs: Any, results: Any) -> None:
-    """A helper's loop: import matplotlib, warm it up, then draw jobs until the run's process ends."""
+def _serve(jobs: Any, results: Any, warming: Any) -> None:
+    """A helper's loop: import matplotlib and warm it up (one helper at a time, under `warming`), then
+    draw jobs until the run's process ends."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it waits for us at exit
-    from dlrun.plots.figure import new_figure
+    with warming:
+        from dlrun.plots.figure import new_figure
 
-    fig, ax = new_figure(figsize=(2, 2))  # fonts and the PNG writer loaded before the first real figure
-    ax.set_title("warm-up")
-    render(fig)
+        fig, ax = new_figure(figsize=(2, 2))  # fonts and the PNG writer loaded before the first real figure
+        ax.set_title("warm-up")
+        render(fig)
     while True:
         try:
             key, draw, args, kwargs, png_path = jobs.get()
@@ -124,8 +127,10 @@ def render(figure: Any) -> bytes:
     """The figure as PNG bytes (drawn once for the file and TensorBoard); closes it."""
     import matplotlib.pyplot as plt
 
+    from dlrun.plots.figure import FIXED_MARGINS
+
     png = io.BytesIO()
-    figure.savefig(png, format="png", dpi=100, bbox_inches="tight")
+    figure.savefig(png, format="png", dpi=100, bbox_inches=None if figure.get_label() == FIXED_MARGINS else "tight")
     plt.close(figure)
     return png.getvalue()
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from dlrun.plots.figure import new_figure
 
+MARGINS = {"left": 0.06, "right": 0.985, "bottom": 0.065, "top": 0.96, "wspace": 0.16, "hspace": 0.28}  # room for 7-digit tick labels
+
 
 def training_plot_figure(history: Sequence[dict[str, float]]) -> Any:
     """Loss train/val, accuracy train/val, learning rate, and seconds per epoch, against epochs."""
-    fig, axes = new_figure(2, 2, figsize=(12, 8))
+    fig, axes = new_figure(2, 2, figsize=(12, 8), margins=MARGINS)
     from matplotlib.ticker import MaxNLocator
 
     panels = [
@@ -31,5 +33,4 @@ def training_plot_figure(history: Sequence[dict[str, float]]) -> Any:
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(loc="best")
-    fig.tight_layout()
     return fig
