@@ -54,7 +54,7 @@ def main(args: list[str]) -> int:
         raise DlrunError("torchrun starts one training run, not a sweep; for a sweep of multi-GPU runs use "
                          "dlrun train -m ... trainer.devices=N")
     composed = check_overrides(overrides, multirun=multirun)  # the first job's config, composed once
-    check_output_dir(overrides, multirun)
+    check_output_dir(overrides, multirun, composed)
     gc.freeze()  # what start-up loaded (torch, Hydra, the configs) lives for the whole command: no full GC walks it again
     with TerminateAsInterrupt():  # SIGTERM outside the training loop acts like Ctrl-C
         if multirun:

@@ -159,9 +159,9 @@ def check_complete(cfg: DictConfig) -> None:
             raise DlrunError(f"cannot resolve {where}: {one_line(str(err).splitlines()[0])}") from None
 
 
-def check_output_dir(overrides: list[str], multirun: bool) -> None:
+def check_output_dir(overrides: list[str], multirun: bool, composed: DictConfig | None = None) -> None:
     """Fail before any job starts if the run (or sweep) dir cannot be created."""
-    static = output_root(overrides, multirun)
+    static = output_root(overrides, multirun, composed)
     try:
         static.mkdir(parents=True, exist_ok=True)
         probe = static / f".dlrun-write-test-{os.getpid()}"
@@ -171,12 +171,15 @@ def check_output_dir(overrides: list[str], multirun: bool) -> None:
         raise DlrunError(f"cannot write to the output dir {static}: {err.strerror or err}") from err
 
 
-def output_root(overrides: list[str], multirun: bool) -> Path:
-    """The fixed part of hydra.run.dir (hydra.sweep.dir with -m), e.g. `outputs`: where runs go."""
+def output_root(overrides: list[str], multirun: bool, composed: DictConfig | None = None) -> Path:
+    """The fixed part of hydra.run.dir (hydra.sweep.dir with -m), e.g. `outputs`: where runs go
+    (read from the `composed` config with its `hydra` node when there is one, else from train.yaml)."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     given = [_override_value(o) for o in overrides if o.startswith(f"{key}=")]
     if given:
         template = given[-1]
+    elif composed is not None:
+        template = str(OmegaConf.to_container(composed.hydra["sweep" if multirun else "run"], resolve=False)["dir"])
     else:
         node: Any = OmegaConf.to_container(OmegaConf.load(config_dir() / "train.yaml"), resolve=False)
         for part in key.split("."):
