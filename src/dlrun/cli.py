@@ -96,8 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = ["train", *args]  # bash asks `dlrun -sc query=bash`: complete train's overrides
             line = os.environ.get("COMP_LINE", "")
             os.environ["COMP_LINE"] = line.replace(" train ", " ", 1) if " train " in line else line
+        from dlrun import command_line
         from dlrun.command_line import import_from_cwd, take_config_dirs
 
+        command_line.whole_process = argv is None  # the console script (a test passes argv)
         command, rest = args[0], take_config_dirs(args[1:])
         import_from_cwd()
         if command == "train" and any(a in ("-h", "--help") for a in rest):

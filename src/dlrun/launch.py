@@ -7,7 +7,6 @@ Hydra and back, single run and sweep, reads in one file.)"""
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ register_resolvers()  # job processes of parallel launchers import this module t
 
 def main(args: list[str]) -> int:
     """Entry of `dlrun train [-m] [overrides]`."""
-    from dlrun.command_line import split_flags, wants_info
+    from dlrun.command_line import freeze_start_up, split_flags, wants_info
     from dlrun.overrides import expand_list_choice
 
     args = expand_list_choice(args)  # regularizer=[a,b] -> one named entry per option, before Hydra sees it
@@ -41,7 +40,7 @@ def main(args: list[str]) -> int:
         background.start()  # before torch is imported: matplotlib loads while the run starts
     from dlrun import distributed
 
-    gc.freeze()  # torch's modules live as long as the command: later collections need not walk them
+    freeze_start_up()  # torch's modules
     from dlrun.overrides import override_key
     from dlrun.preflight import check_output_dir, check_overrides
     multirun = any(f in ("-m", "--multirun") for f in flags)
@@ -55,7 +54,7 @@ def main(args: list[str]) -> int:
                          "dlrun train -m ... trainer.devices=N")
     composed = check_overrides(overrides, multirun=multirun)  # the first job's config, composed once
     check_output_dir(overrides, multirun, composed)
-    gc.freeze()  # what start-up loaded (torch, Hydra, the configs) lives for the whole command: no full GC walks it again
+    freeze_start_up()  # Hydra, the configs, torch._dynamo (the pre-flight's optimizer)
     with TerminateAsInterrupt():  # SIGTERM outside the training loop acts like Ctrl-C
         if multirun:
             return run_sweep(args, *plan_sweep(overrides, composed))
