@@ -20,7 +20,7 @@ def decision_grid(model: nn.Module, x: torch.Tensor, predictions: Callable[[torc
 
     x = x.float().cpu()
     low, high = x.min(0).values, x.max(0).values
-    margin = (high - low) * 0.1
+    margin = torch.where(high > low, (high - low) * 0.1, torch.ones_like(low))  # one point: a unit square around it
     xs = torch.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
     ys = torch.linspace(low[1] - margin[1], high[1] + margin[1], resolution)
     gx, gy = torch.meshgrid(xs, ys, indexing="xy")
