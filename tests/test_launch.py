@@ -59,3 +59,12 @@ def test_single_run_calls_the_configured_hydra_callbacks_in_hydra_order(tmp_path
     assert [line.split()[0] for line in lines] == ["on_run_start", "on_job_start", "on_job_end:COMPLETED", "on_run_end:COMPLETED"]
     assert all(line.split()[1] == "RunMode.RUN" for line in lines)
     assert lines[0].split()[2] == "None" and lines[1].split()[2] == str(run)  # as under hydra.main: the job sets its output dir
+
+
+def test_a_callback_that_cannot_be_built_is_one_line_before_any_run_dir(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    run = tmp_path / "run"
+    code = train_in_process([*FAST, "+hydra.callbacks.bad._target_=nosuchmod.Recorder"], run)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: hydra.callbacks.bad: Error locating target 'nosuchmod.Recorder'")
+    assert not any(run.iterdir())  # the output-dir check made it (hydra.run.dir is fixed here); nothing ran in it

@@ -64,10 +64,12 @@ def main(args: list[str]) -> int:
             from dlrun.resume import preflight
 
             preflight(composed_with_hydra(overrides))  # a refused resume claims no run dir
+        direct = distributed.is_main() and composed.hydra.mode in (None, RunMode.RUN)
+        callbacks = ConfiguredCallbacks(composed) if direct else None  # a bad entry fails before a run dir is claimed
         try:
             pinned = claim_run_dir(overrides, composed)
-            if distributed.is_main() and composed.hydra.mode in (None, RunMode.RUN):
-                run_composed(composed, pinned)  # the config pre-flight composed: no second compose by Hydra
+            if callbacks is not None:
+                run_composed(composed, pinned, callbacks)  # the config pre-flight composed: no second compose by Hydra
             else:  # torchrun's other ranks (their logging is a config group), a config that asks for MULTIRUN
                 run_hydra([*args, *pinned])
         finally:
@@ -101,11 +103,12 @@ def run_hydra(args: list[str]) -> None:
         sys.argv = argv
 
 
-def run_composed(cfg: DictConfig, pinned: list[str]) -> None:
+def run_composed(cfg: DictConfig, pinned: list[str], callbacks: ConfiguredCallbacks) -> None:
     """Run one job of the already composed `cfg` (with its `hydra` node) as `hydra.main` would in RUN
     mode, through the launcher API (`run_job`): the `pinned` overrides (`hydra.run.dir=...`) are set on
-    it and recorded like command-line ones, Hydra's logging and `hydra.callbacks` are set up as Hydra
-    does, and the job's exception is raised. Composing again would give the same config at ~0.25 s."""
+    it and recorded like command-line ones, Hydra's logging is set up and `callbacks` (its
+    `hydra.callbacks`) are called as Hydra does, and the job's exception is raised. Composing again
+    would give the same config at ~0.25 s."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -120,7 +123,6 @@ def run_composed(cfg: DictConfig, pinned: list[str]) -> None:
             OmegaConf.update(cfg, override.key_or_group, override.value(), merge=False)
             cfg.hydra.overrides.hydra.append(override.input_line)
     configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
-    callbacks = ConfiguredCallbacks(cfg)
     callbacks.on_run_start(config=cfg, config_name="train")
     GlobalHydra.instance().clear()
     try:
@@ -140,7 +142,12 @@ class ConfiguredCallbacks:
     def __init__(self, cfg: DictConfig) -> None:
         from hydra.utils import instantiate
 
-        self.callbacks = [instantiate(node) for node in (cfg.hydra.callbacks or {}).values()]
+        self.callbacks = []
+        for name, node in (cfg.hydra.callbacks or {}).items():
+            try:
+                self.callbacks.append(instantiate(node))
+            except Exception as err:
+                raise DlrunError(f"hydra.callbacks.{name}: {one_line(str(err).splitlines()[0])}") from None
 
     def _call(self, hook: str, reverse: bool, **kwargs: Any) -> None:
         for callback in reversed(self.callbacks) if reverse else self.callbacks:
