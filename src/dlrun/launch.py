@@ -1,8 +1,9 @@
 """`dlrun train`: check the overrides, claim a new run (or sweep) dir exclusively (so two runs never
-share one), hand the command to Hydra, which runs `job` per job, and close a sweep when Hydra
-returns. A sweep (`-m`) goes on past failed jobs (its bookkeeping is dlrun.sweep_callback) and exits
-non-zero at the end if any job did not complete. (Just over 300 lines: the path from the command to
-Hydra and back, single run and sweep, reads in one file.)"""
+share one), hand the command to Hydra, which runs `job` per job (a single run through
+dlrun.composed_run), and close a sweep when Hydra returns. A sweep (`-m`) goes on past failed jobs
+(its bookkeeping is dlrun.sweep_callback) and exits non-zero at the end if any job did not complete.
+(Just over 300 lines: the path from the command to Hydra and back, single run and sweep, reads in one
+file; `run_hydra` must stay here, since hydra.main names a job after its task function's module.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
 from dlrun.errors import DlrunError, one_line
 from dlrun.interrupt import TerminateAsInterrupt
@@ -64,12 +65,14 @@ def main(args: list[str]) -> int:
             from dlrun.resume import preflight
 
             preflight(composed_with_hydra(overrides))  # a refused resume claims no run dir
+        from dlrun.composed_run import ConfiguredCallbacks, run_composed
+
         direct = distributed.is_main() and composed.hydra.mode in (None, RunMode.RUN)
         callbacks = ConfiguredCallbacks(composed) if direct else None  # a bad entry fails before a run dir is claimed
         try:
             pinned = claim_run_dir(overrides, composed)
             if callbacks is not None:
-                run_composed(composed, pinned, callbacks)  # the config pre-flight composed: no second compose by Hydra
+                run_composed(composed, pinned, callbacks, job)  # the config pre-flight composed: no second compose by Hydra
             else:  # torchrun's other ranks (their logging is a config group), a config that asks for MULTIRUN
                 run_hydra([*args, *pinned])
         finally:
@@ -101,69 +104,6 @@ def run_hydra(args: list[str]) -> None:
         hydra_entry()
     finally:
         sys.argv = argv
-
-
-def run_composed(cfg: DictConfig, pinned: list[str], callbacks: ConfiguredCallbacks) -> None:
-    """Run one job of the already composed `cfg` (with its `hydra` node) as `hydra.main` would in RUN
-    mode, through the launcher API (`run_job`): the `pinned` overrides (`hydra.run.dir=...`) are set on
-    it and recorded like command-line ones, Hydra's logging is set up and `callbacks` (its
-    `hydra.callbacks`) are called as Hydra does, and the job's exception is raised. Composing again
-    would give the same config at ~0.25 s."""
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.utils import configure_log, run_job
-    from hydra.types import HydraContext
-
-    from dlrun.paths import config_dir
-    from dlrun.preflight import JOB_NAME
-
-    with read_write(cfg.hydra), open_dict(cfg.hydra):
-        for override in OverridesParser.create().parse_overrides([*pinned, "hydra.mode=RUN"]):  # hydra.main adds the mode
-            OmegaConf.update(cfg, override.key_or_group, override.value(), merge=False)
-            cfg.hydra.overrides.hydra.append(override.input_line)
-    configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
-    callbacks.on_run_start(config=cfg, config_name="train")
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=JOB_NAME):
-            context = HydraContext(config_loader=GlobalHydra.instance().config_loader(), callbacks=callbacks)  # type: ignore[arg-type]
-            returned = run_job(task_function=job, config=cfg, job_dir_key="hydra.run.dir", job_subdir_key=None, hydra_context=context)
-    finally:
-        GlobalHydra.instance().clear()
-    callbacks.on_run_end(config=cfg, config_name="train", job_return=returned)
-    returned.return_value  # raises the job's exception, as Hydra's run does
-
-
-class ConfiguredCallbacks:
-    """The config's `hydra.callbacks`, instantiated and called in Hydra's order (start hooks in
-    config order, end hooks in reverse)."""
-
-    def __init__(self, cfg: DictConfig) -> None:
-        from hydra.utils import instantiate
-
-        self.callbacks = []
-        for name, node in (cfg.hydra.callbacks or {}).items():
-            try:
-                self.callbacks.append(instantiate(node))
-            except Exception as err:
-                raise DlrunError(f"hydra.callbacks.{name}: {one_line(str(err).splitlines()[0])}") from None
-
-    def _call(self, hook: str, reverse: bool, **kwargs: Any) -> None:
-        for callback in reversed(self.callbacks) if reverse else self.callbacks:
-            getattr(callback, hook)(**kwargs)
-
-    def on_run_start(self, **kwargs: Any) -> None:
-        self._call("on_run_start", False, **kwargs)
-
-    def on_job_start(self, **kwargs: Any) -> None:
-        self._call("on_job_start", False, **kwargs)
-
-    def on_job_end(self, **kwargs: Any) -> None:
-        self._call("on_job_end", True, **kwargs)
-
-    def on_run_end(self, **kwargs: Any) -> None:
-        self._call("on_run_end", True, **kwargs)
 
 
 def job(cfg: DictConfig) -> float | None:
