@@ -1,5 +1,5 @@
 """A single run goes through Hydra's `run_job` with the config pre-flight composed (composed_run.run_composed):
-what it records and calls must be what `hydra.main` records and calls (dlrun.composed_run)."""
+what it records and calls must be what `hydra.main` records and calls."""
 
 from __future__ import annotations
 
