@@ -113,8 +113,12 @@ def check_overrides(overrides: list[str], multirun: bool) -> DictConfig:
     from dlrun.build import check_buildable
 
     first = None
+    composed: list[tuple[list[str], DictConfig]] = []  # the jobs composed by Hydra so far
     for job in expand(overrides, multirun):
-        cfg = compose(job, return_hydra_config=True)
+        cfg = with_other_values(job, composed)
+        if cfg is None:
+            cfg = compose(job, return_hydra_config=True)
+            composed.append((job, cfg))
         first = cfg if first is None else first
         prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
         try:
@@ -133,6 +137,42 @@ def check_overrides(overrides: list[str], multirun: bool) -> DictConfig:
     return first
 
 
+def with_other_values(job: list[str], composed: list[tuple[list[str], DictConfig]]) -> DictConfig | None:
+    """`job`'s config derived from a composed job whose overrides differ only in the values of keys
+    that config has (seed=2 after seed=1: no config group or file changes, so composing again, about
+    0.2 s, would give the same config with other values); None when no composed job is that close.
+    Only plain `key=value` overrides of non-`hydra` keys with a scalar value are applied this way."""
+    import copy
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    parser, groups = OverridesParser.create(), config_groups()
+    for base_job, base in composed:
+        if len(base_job) != len(job):
+            continue
+        changes = []
+        for given, before in zip(job, base_job):
+            if given == before:
+                continue
+            new, old = parser.parse_override(given), parser.parse_override(before)
+            key = new.key_or_group
+            plain = (new.type == OverrideType.CHANGE and new.package is None and not new.is_sweep_override()
+                     and key == old.key_or_group and "/" not in key and not key.startswith("hydra")
+                     and key not in groups and isinstance(new.value(), (str, int, float, bool, type(None)))
+                     and OmegaConf.select(base, key, default=_ABSENT) is not _ABSENT)
+            if not plain:
+                break
+            changes.append((key, new.value()))
+        else:
+            cfg = copy.deepcopy(base)
+            for key, value in changes:
+                OmegaConf.update(cfg, key, value, merge=True)
+            return cfg
+    return None
+
+
+_ABSENT = object()
 REQUIRED_GROUPS = ("dataset", "model", "task", "loss", "optimizer", "scheduler", "regularizer", "trainer")
 
 

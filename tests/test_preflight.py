@@ -1,0 +1,36 @@
+"""Pre-flight (dlrun.preflight): a sweep job whose overrides differ from a composed job's only in values
+is derived from it, and the derived config is the one Hydra composes for that job."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from dlrun.preflight import compose, with_other_values
+
+
+def task_part(cfg) -> dict:  # type: ignore[no-untyped-def]
+    return {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}
+
+
+@pytest.mark.parametrize("first, other", [
+    (["seed=1", "optimizer.lr=0.1"], ["seed=2", "optimizer.lr=0.01"]),
+    (["optimizer=sgd", "optimizer.momentum=0.5"], ["optimizer=sgd", "optimizer.momentum=0.9"]),
+    (["+tags=[a]", "seed=1"], ["+tags=[a]", "seed=abc"]),  # the same added key; a value Hydra takes as is
+])
+def test_a_job_that_differs_only_in_values_is_derived_and_equals_hydras_composition(first: list[str], other: list[str]) -> None:
+    derived = with_other_values(other, [(first, compose(first, return_hydra_config=True))])
+    assert derived is not None
+    assert task_part(derived) == task_part(compose(other, return_hydra_config=True))
+
+
+@pytest.mark.parametrize("first, other", [
+    (["model=mlp"], ["model=logreg"]),                     # a config group's choice: other files
+    (["hydra.job.chdir=false"], ["hydra.job.chdir=true"]),  # Hydra's own settings
+    (["+a=1"], ["+a=2"]),                                  # added keys: Hydra checks they are new
+    (["seed=1"], ["seed=1", "trainer.max_epochs=2"]),      # not the same keys
+    (["trainer.max_epochs=1"], ["trainer.nosuch=1"]),      # a key the config lacks: Hydra's error, not ours
+    (["tags=[a]"], ["tags=[a,b]"]),                        # not a scalar
+])
+def test_anything_else_is_composed_by_hydra(first: list[str], other: list[str]) -> None:
+    assert with_other_values(other, [(first, compose(first, return_hydra_config=True))]) is None
