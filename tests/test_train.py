@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, read_results, run_cli
+from conftest import FAST, job_dir, read_results, run_cli
 
 
 @pytest.mark.slow
@@ -33,3 +33,18 @@ def test_in_process_run_records_results(train_run) -> None:
     assert results["num_params"] == 2 * 3 + 3  # logreg on 2-D inputs, 3 classes
     assert set(results["test"]) == {"test/loss", "test/acc", "test/f1"}
     assert results["overrides"][-1] == "optimizer.lr=0.5"
+
+
+def test_sweep_figures_false_leaves_out_the_jobs_figures_and_nothing_else(tmp_path: Path) -> None:
+    from dlrun.cli import main
+
+    for figures in ("true", "false"):
+        sweep = tmp_path / figures
+        assert main(["train", "-m", "seed=1,2", *FAST, f"sweep.figures={figures}", f"hydra.sweep.dir={sweep}"]) == 0
+        for num in (0, 1):
+            run = job_dir(sweep, num)
+            pngs = sorted(p.name for p in run.glob("*.png"))
+            assert pngs == ([] if figures == "false" else
+                            ["confusion_matrix.png", "decision_surface.png", "per_class_metrics.png", "training_plot.png"])
+            assert read_results(run)["status"] == "completed" and (run / "metrics.csv").is_file()
+            assert (run / "checkpoints" / "best.pt").is_file() and list(run.glob("events.out.tfevents.*"))

@@ -125,9 +125,10 @@ class RunLogger:
     """Writes scalars, figures, text and hparams to one TensorBoard event file in `run_dir`, each
     under the tag `tb_tag` gives its key; figures are also saved as PNG files in the run dir."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path, tensorboard: bool = True, figures: bool = True) -> None:
         self.run_dir = Path(run_dir)
         self.tensorboard = tensorboard
+        self.figures = figures  # False (a sweep's sweep.figures=false): `draw` draws nothing
         self._writer: Any = None
         self._tags: dict[str, int] = {}  # scalar tag -> last step it was logged at
         self._layout_written = False
@@ -176,6 +177,8 @@ class RunLogger:
     def draw(self, tag: str, draw: Any, *args: Any, step: int = 0, png_name: str | None = None, **kwargs: Any) -> None:
         """`figure(tag, draw(*args, **kwargs), ...)`, drawn by the figure process when one runs (tensors sent as
         numpy arrays; `draw` a module-level function) and collected when the logger closes; else drawn here."""
+        if not self.figures:
+            return
         from dlrun.plots import background
 
         args, kwargs = background.plain(args), background.plain(kwargs)

@@ -34,8 +34,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
         allowed = [str(k) for k in (OmegaConf.select(cfg, "resume.allow_changes") or [])]
         changes = resuming.check_changes(resume.get("config") or {}, config, int(resume["epoch"]), allowed, str(cfg.ckpt_path))
     seed_everything(int(cfg.seed))
-    logger = RunLogger(run_dir, tensorboard=main_rank)
     in_sweep = run_info.in_sweep()
+    logger = RunLogger(run_dir, tensorboard=main_rank, figures=not in_sweep or bool(OmegaConf.select(cfg, "sweep.figures", default=True)))
     trainer = build.build_trainer(cfg, run_dir, logger)
     data = build.build_data(cfg)
     if resume is not None and hasattr(data, "load_state_dict"):
