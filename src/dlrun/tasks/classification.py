@@ -186,7 +186,7 @@ class ClassificationTask(BaseTask):
         if "test" in self.worst:
             self.draw_top_losses(self.worst["test"], data, logger)
         self.draw_filters(model, logger, self.last_step, "filters/final.png")
-        if data.meta.get("in_features") == 2 and isinstance(data, TensorSplits):
+        if logger.figures and data.meta.get("in_features") == 2 and isinstance(data, TensorSplits):  # the grid is only for the figure
             from dlrun.plots.decision_surface import decision_grid, decision_surface_plot
 
             x, y = data.split_tensors("test")
