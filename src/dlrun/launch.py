@@ -225,10 +225,21 @@ def plan_sweep(overrides: list[str], composed: DictConfig | None = None) -> tupl
         sweep_dir, created = new_dir(cfg, "sweep")
         if not created:
             check_fresh(sweep_dir, "hydra.sweep.dir")
-    hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}", *launcher_overrides]
+    hydra_overrides = [f"hydra.sweep.dir={quote_override(str(sweep_dir))}", *launcher_overrides, *dlrun_plugins(cfg, overrides)]
     if not any(o.startswith(run_names.EXCLUDE_KEY + "=") for o in overrides):  # the user's own choice wins
         hydra_overrides.append(run_names.exclude_override(run_names.constant_keys(overrides, jobs)))
     return sweep_dir, hydra_overrides, len(jobs) if jobs is not None else None
+
+
+def dlrun_plugins(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """dlrun's grid sweeper and launcher (configs/hydra/{sweeper,launcher}/dlrun.yaml: Hydra's basic ones
+    without composing a job more than once) wherever the sweep would get Hydra's basic ones: chosen by
+    neither the command line nor a preset (a preset's choice of another one stands)."""
+    from dlrun.overrides import override_key
+
+    chosen = cfg.hydra.runtime.choices
+    return [f"hydra/{kind}=dlrun" for kind in ("sweeper", "launcher")
+            if chosen.get(f"hydra/{kind}") == "basic" and not any(override_key(o) == f"hydra/{kind}" for o in overrides)]
 
 
 def run_sweep(args: list[str], sweep_dir: Path, hydra_overrides: list[str], num_jobs: int | None = None) -> int:

@@ -21,13 +21,21 @@ def planned_jobs(cfg: Any, overrides: list[str]) -> list[list[str]] | None:
         return None
     params = cfg.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else None
-    return grid_jobs(overrides, params if isinstance(params, dict) else None)
+    try:
+        return grid_jobs(overrides, params if isinstance(params, dict) else None)
+    except ValueError as err:
+        raise DlrunError(f"{err}: the grid sweeper takes lists (a=1,2,3) and range(1,4); interval() is for a "
+                         "sampling sweeper such as Optuna (hparams_search=...)") from None
+
+
+GRID_SWEEPERS = ("dlrun", "basic")  # dlrun's default (configs/hydra/sweeper/dlrun.yaml) and Hydra's own: the same grid
 
 
 def uses_basic_sweeper(hydra_cfg: Any) -> bool:
-    """Whether Hydra's basic (grid) sweeper runs the sweep: the config group choice `hydra/sweeper`
-    as Hydra records it in `hydra.runtime.choices` (`hydra_cfg` is the `hydra` node)."""
-    return hydra_cfg.runtime.choices.get("hydra/sweeper") == "basic"
+    """Whether a grid sweeper (Hydra's basic one, or dlrun's that forms the same jobs) runs the sweep:
+    the config group choice `hydra/sweeper` as Hydra records it in `hydra.runtime.choices`
+    (`hydra_cfg` is the `hydra` node)."""
+    return hydra_cfg.runtime.choices.get("hydra/sweeper") in GRID_SWEEPERS
 
 
 def grid_jobs(overrides: list[str], config_params: dict[str, Any] | None = None) -> list[list[str]]:
@@ -36,29 +44,32 @@ def grid_jobs(overrides: list[str], config_params: dict[str, Any] | None = None)
     return combinations([*params, *overrides])
 
 
-def _choices(overrides: list[str]) -> list[list[str]]:
-    """Each override's values as `key=value` strings (one for a plain override)."""
+def _choices(overrides: list[str], parser: Any = None) -> list[list[str]]:
+    """Each key's values as `key=value` strings (one for a plain override; a later override of a key
+    replaces an earlier one, as in Hydra's basic sweeper). `parser`: an OverridesParser (one made with
+    Hydra's config loader also expands glob() over config groups)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    choices: list[list[str]] = []
-    for override in OverridesParser.create().parse_overrides(overrides):
+    by_key: dict[str, list[str]] = {}
+    for override in (parser or OverridesParser.create()).parse_overrides(overrides):
         key = override.get_key_element()
         if not override.is_sweep_override():
-            choices.append([f"{key}={override.get_value_element_as_str()}"])
+            by_key[key] = [f"{key}={override.get_value_element_as_str()}"]
         elif override.is_discrete_sweep():
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+            by_key[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
         else:
-            raise ValueError(f"{key}: a {override.value_type.name if override.value_type else ''} sweep is not a grid")
-    return choices
+            kind = override.value_type.name.lower().replace("_sweep", "") if override.value_type else "sampled"
+            raise ValueError(f"{key}: an {kind}() sweep is not a grid")
+    return list(by_key.values())
 
 
-def combinations(overrides: list[str]) -> list[list[str]]:
+def combinations(overrides: list[str], parser: Any = None) -> list[list[str]]:
     """The cartesian product of the overrides' values (`a=1,2 b=x,y` -> 4 lists), as Hydra's basic
     sweeper forms it, through Hydra's public override parser. A range/interval sweep (for other
     sweepers) raises ValueError; a malformed override raises OverrideParseException."""
     import itertools
 
-    return [list(job) for job in itertools.product(*_choices(overrides))]
+    return [list(job) for job in itertools.product(*_choices(overrides, parser))]
 
 
 def covering(overrides: list[str], groups: Iterable[str], limit: int) -> list[list[str]]:

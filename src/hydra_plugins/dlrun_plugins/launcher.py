@@ -1,8 +1,8 @@
-"""dlrun's default launcher (`hydra/launcher: dlrun`): Hydra's basic launcher (jobs one after another in
-this process), except that a job whose overrides differ from an earlier job's only in values (seed=2
-after seed=1) gets that job's config with the new values instead of a new composition (about 0.2 s a
-job). Hydra requires launchers to live in the `hydra_plugins` package; the config is
-configs/hydra/launcher/dlrun.yaml."""
+"""dlrun's sweep launcher (`hydra/launcher=dlrun`, chosen by dlrun.launch.dlrun_plugins): Hydra's basic
+launcher (jobs one after another in this process), except that a job whose overrides differ from an
+earlier job's only in values (seed=2 after seed=1) gets that job's config with the new values instead
+of a new composition (about 0.2 s a job). Hydra requires launchers to live in the `hydra_plugins`
+package; the config is configs/hydra/launcher/dlrun.yaml."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""dlrun's default launcher (hydra_plugins.dlrun_launcher): a job that differs from an earlier one only in
+"""dlrun's default launcher (hydra_plugins.dlrun_plugins.launcher): a job that differs from an earlier one only in
 values reuses its composed config, and every job's recorded config is the one Hydra's basic launcher records."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_jobs_that_differ_in_values_reuse_a_composition_and_record_what_the_basi
 ])
 def test_override_dirname_is_hydras(overrides: list[str], exclude: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra_plugins.dlrun_launcher.dlrun_launcher import overrides_dirname
+    from hydra_plugins.dlrun_plugins.launcher import overrides_dirname
 
     from dlrun.preflight import compose
 
