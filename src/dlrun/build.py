@@ -97,7 +97,7 @@ def build_regularizer(cfg: DictConfig) -> Regularizer:
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     lr = cfg.optimizer.get("lr")
-    if lr is not None and (isinstance(lr, (str, bool)) or not math.isfinite(float(lr))):
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr)):  # a string, a list
         raise DlrunError(f"optimizer.lr: expected a finite number > 0, got {lr!r}")
     factory = build("optimizer", cfg.optimizer, no_decay=cfg.optimizer.get("no_decay", False))  # optim.py acts on no_decay
     if next(iter(model.parameters()), None) is None:
