@@ -27,6 +27,7 @@ class DlrunLauncher(Launcher):
         self.config: DictConfig | None = None
         self.task_function: Any = None
         self.hydra_context: Any = None
+        self.composed: list[tuple[list[str], DictConfig]] = []  # jobs Hydra composed, before run_job touched them
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
@@ -37,11 +38,10 @@ class DlrunLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs locally")
-        composed: list[tuple[list[str], DictConfig]] = []  # jobs Hydra composed, before run_job touched them
         runs: list[JobReturn] = []
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-            sweep_config = self.job_config(list(overrides), composed)
+            sweep_config = self.job_config(list(overrides), self.composed)  # kept across batches (Optuna's trials)
             with open_dict(sweep_config):
                 sweep_config.hydra.job.id = idx
                 sweep_config.hydra.job.num = idx
