@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,13 @@ import numpy as np
 from dlrun.plots import background
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pixels(png: bytes) -> np.ndarray:
+    """PNG bytes as an (H, W, C) uint8 array."""
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)))
 
 SCRIPT = r"""
 import sys
@@ -23,9 +31,9 @@ assert background.start() and background.running()
 confusion = np.array([[5, 1], [2, 7]])
 good = background.submit(confusion_figure, (confusion, ["a", "b"]), {}, out / "sub" / "confusion.png")
 bad = background.submit(confusion_figure, (np.zeros(3), ["a"]), {}, None)   # 1-D: the drawing fails
-image, error = background.result(good)
-assert error is None and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3, (error, image)
-np.save(out / "pixels.npy", image)
+png, error = background.result(good)
+assert error is None and png[:8] == b"\x89PNG\r\n\x1a\n", (error, png[:8])
+(out / "returned.png").write_bytes(png)
 image, error = background.result(bad)
 assert image is None and "TypeError" in error, error
 print("torch" in sys.modules)
@@ -41,9 +49,9 @@ def test_figures_drawn_by_the_helper_match_the_same_figure_drawn_here(tmp_path: 
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     from dlrun.plots.confusion import confusion_figure
 
-    here = background.pixels(background.render(confusion_figure(np.array([[5, 1], [2, 7]]), ["a", "b"])))
-    assert np.array_equal(np.load(tmp_path / "pixels.npy"), here)
-    assert np.array_equal(background.pixels(png), here)
+    here = pixels(background.render(confusion_figure(np.array([[5, 1], [2, 7]]), ["a", "b"])))
+    assert np.array_equal(pixels((tmp_path / "returned.png").read_bytes()), here)
+    assert np.array_equal(pixels(png), here)
 
 
 def test_no_helper_in_a_process_that_holds_torch() -> None:
@@ -73,9 +81,9 @@ assert background.start() and len(background._processes) == background.HELPERS =
 matrices = [np.array([[k, 1], [2, 7]]) for k in range(1, 7)]
 keys = [background.submit(confusion_figure, (m, ["a", "b"]), {}, None) for m in matrices]
 for k, key in reversed(list(enumerate(keys))):          # asked for in the opposite order they were queued
-    image, error = background.result(key)
+    png, error = background.result(key)
     assert error is None, error
-    np.save(out / f"pixels{k}.npy", image)
+    (out / f"returned{k}.png").write_bytes(png)
 pids = {int(line.split()[0]) for line in os.popen(f"ps -o pid= --ppid {os.getpid()}")}
 assert {p.pid for p in background._processes} <= pids    # two live helper processes of this one
 for p in background._processes:
@@ -95,8 +103,8 @@ def test_two_helpers_return_each_figure_under_its_own_key_and_a_dead_helper_does
     from dlrun.plots.confusion import confusion_figure
 
     for k in range(6):  # each key's pixels are its own matrix's figure, not a neighbour's
-        here = background.pixels(background.render(confusion_figure(np.array([[k + 1, 1], [2, 7]]), ["a", "b"])))
-        assert np.array_equal(np.load(tmp_path / f"pixels{k}.npy"), here), k
+        here = pixels(background.render(confusion_figure(np.array([[k + 1, 1], [2, 7]]), ["a", "b"])))
+        assert np.array_equal(pixels((tmp_path / f"returned{k}.png").read_bytes()), here), k
 
 
 DIES_WHILE_WAITED_FOR = r"""

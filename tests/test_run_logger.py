@@ -18,6 +18,44 @@ STEREO = ["train/loss", "train/patch_acc", "train/grad_norm", "train/lr", "train
           "val/acc", "val/epe"]
 
 
+def png_of(pixels: np.ndarray) -> bytes:
+    """An (H, W, C) uint8 array as PNG bytes (PIL: independent of the code under test)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_png_goes_into_tensorboard_as_it_is(tmp_path: Path) -> None:
+    """RunLogger.png writes the PNG's bytes unchanged with its size and channels from its header."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    rng = np.random.default_rng(0)
+    rgb, rgba, grey = (rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(3, 5, 3), (4, 2, 4), (6, 7)])
+    logger = RunLogger(tmp_path)
+    for tag, pixels in [("rgb", rgb), ("rgba", rgba), ("grey", grey)]:
+        logger.png(tag, png_of(pixels), step=3)
+    logger.close()
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    for tag, pixels, channels in [("rgb", rgb, 3), ("rgba", rgba, 4), ("grey", grey, 1)]:
+        (image,) = events.Images(tag)
+        assert (image.step, image.height, image.width) == (3, pixels.shape[0], pixels.shape[1])
+        assert image.encoded_image_string == png_of(pixels)
+    colorspaces = {v.tag: v.image.colorspace for e in tmp_path.glob("events.*") for v in image_summaries(e)}
+    assert colorspaces == {"rgb": 3, "rgba": 4, "grey": 1}
+
+
+def image_summaries(path: Path) -> list[Any]:
+    """The image summaries of an event file as written (no conversion to TensorBoard's tensor form)."""
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+    return [value for event in LegacyEventFileLoader(str(path)).Load() for value in event.summary.value if value.HasField("image")]
+
+
 def test_classification_layout_is_the_labs_2x2_plot() -> None:
     layout = custom_scalars_layout(CLASSIFICATION)
     assert list(layout) == [TRAINING, OTHER_METRICS]
@@ -176,7 +214,7 @@ def test_a_sweep_jobs_figures_are_collected_when_the_next_job_ends(tmp_path: Pat
     from dlrun import run_logger
     from dlrun.plots import background
 
-    drawn = {1: np.full((4, 5, 3), 10, np.uint8), 2: np.full((6, 7, 3), 20, np.uint8)}
+    drawn = {1: png_of(np.full((4, 5, 3), 10, np.uint8)), 2: png_of(np.full((6, 7, 3), 20, np.uint8))}
     asked: list[int] = []
     keys = iter(drawn)
     monkeypatch.setattr(background, "submit", lambda *args: next(keys))
@@ -204,7 +242,7 @@ def test_a_single_run_waits_for_its_figures_at_close(tmp_path: Path, monkeypatch
 
     asked: list[int] = []
     monkeypatch.setattr(background, "submit", lambda *args: 7)
-    monkeypatch.setattr(background, "result", lambda key: (asked.append(key), (np.zeros((2, 2, 3), np.uint8), None))[1])
+    monkeypatch.setattr(background, "result", lambda key: (asked.append(key), (png_of(np.zeros((2, 2, 3), np.uint8)), None))[1])
     logger = RunLogger(tmp_path)
     logger.draw("training_plot", print)
     logger.close()

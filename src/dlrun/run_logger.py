@@ -21,6 +21,9 @@ TRAINING = "training: train vs val"  # the custom-scalars category with the lab'
 OTHER_METRICS = "other metrics: train vs val"
 
 
+PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # a PNG's colour type (IHDR byte 25) -> its channels: grey, RGB, grey+alpha, RGBA
+
+
 def tb_tag(key: str) -> str:
     """The TensorBoard tag of a metric or figure key (results.json and metrics.csv keep the keys).
     TensorBoard's Time Series orders its card groups (the tag up to the first `/`) by name and opens
@@ -162,7 +165,7 @@ class RunLogger:
 
     def figure(self, tag: str, figure: Figure, step: int = 0, png_name: str | None = None) -> Path | None:
         """Save `figure` as <run_dir>/<png_name> (if given) and as a TensorBoard image; closes it."""
-        from dlrun.plots.background import pixels, render
+        from dlrun.plots.background import render
 
         path = None
         png = render(figure)  # drawn once for both outputs
@@ -170,9 +173,20 @@ class RunLogger:
             path = self.run_dir / png_name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png)
-        if self.writer is not None:
-            self.writer.add_image(tb_tag(tag), pixels(png), step, dataformats="HWC")
+        self.png(tag, png, step)
         return path
+
+    def png(self, tag: str, png: bytes, step: int = 0) -> None:
+        """A PNG file's bytes as a TensorBoard image, as they are (an image summary holds encoded
+        bytes: no decoding and encoding again, which add_image of pixels would do)."""
+        if self.writer is None:
+            return
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the IHDR chunk
+        channels = PNG_CHANNELS.get(png[25], 4)
+        image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png)
+        self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tb_tag(tag), image=image)]), step)
 
     def draw(self, tag: str, draw: Any, *args: Any, step: int = 0, png_name: str | None = None, **kwargs: Any) -> None:
         """`figure(tag, draw(*args, **kwargs), ...)`, drawn by the figure process when one runs (tensors sent as
@@ -194,11 +208,11 @@ class RunLogger:
 
         pending, self._pending = self._pending, []
         for key, tag, draw, args, kwargs, step, png_name in pending:
-            image, _ = background.result(key)
-            if image is None:
+            png, _ = background.result(key)
+            if png is None:
                 self.figure(tag, draw(*args, **kwargs), step, png_name)
-            elif self.writer is not None:
-                self.writer.add_image(tb_tag(tag), image, step, dataformats="HWC")
+            else:
+                self.png(tag, png, step)
 
     def image(self, tag: str, image: np.ndarray, step: int = 0, png_name: str | None = None) -> Path | None:
         """Save a uint8 (H, W, 3) array as <run_dir>/<png_name> (if given) and as a TensorBoard image

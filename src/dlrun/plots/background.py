@@ -2,7 +2,7 @@
 
 `start()` forks the helpers at the start of a command, while the process is still light (before torch
 is imported): they import matplotlib while the run imports torch and trains, then draw what `submit`
-sends (a module-level draw function and numpy arguments), write the PNG and return its pixels for
+sends (a module-level draw function and numpy arguments), write the PNG and return its bytes for
 TensorBoard. Two helpers take jobs from one queue, so a run's end-of-run figures are drawn side by side
 on a machine's spare cores instead of one after another. `result` waits for one figure; the run calls
 it only when its logger closes. Where there are no helpers (no fork, or a process that already holds
@@ -22,7 +22,7 @@ INLINE_ENV = "DLRUN_FIGURES_INLINE"  # set (to anything but "" or "0") to draw i
 HELPERS = 2  # end-of-run figures are a handful: two drawers halve the wait, more would only compete for cores
 
 _jobs: Any = None  # queue of (key, draw, args, kwargs, png path) the helpers take from
-_results: Any = None  # queue of (key, pixels or None, error or None) the helpers put into
+_results: Any = None  # queue of (key, PNG bytes or None, error or None) the helpers put into
 _processes: list[Any] = []
 _next_key = 0
 _done: dict[int, tuple[Any, str | None]] = {}  # results read from the queue before they were asked for
@@ -80,7 +80,7 @@ def submit(draw: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, An
 
 
 def result(key: int) -> tuple[Any, str | None]:
-    """Wait for figure `key`: (RGB pixels as an (H, W, 3) uint8 array, None), or (None, why it failed)."""
+    """Wait for figure `key`: (its PNG bytes, None), or (None, why it failed)."""
     import queue
 
     while key not in _done:
@@ -118,7 +118,7 @@ def _serve(jobs: Any, results: Any, warming: Any) -> None:
             if png_path is not None:
                 Path(png_path).parent.mkdir(parents=True, exist_ok=True)
                 Path(png_path).write_bytes(png)
-            results.put((key, pixels(png), None))
+            results.put((key, png, None))
         except Exception as err:  # the run draws it again in its own process, where the error surfaces
             results.put((key, None, f"{type(err).__name__}: {err}"))
 
@@ -127,17 +127,10 @@ def render(figure: Any) -> bytes:
     """The figure as PNG bytes (drawn once for the file and TensorBoard); closes it."""
     import matplotlib.pyplot as plt
 
-    from dlrun.plots.figure import FIXED_MARGINS
+    from dlrun.plots.figure import DPI, FIXED_MARGINS
 
     png = io.BytesIO()
-    figure.savefig(png, format="png", dpi=100, bbox_inches=None if figure.get_label() == FIXED_MARGINS else "tight")
+    figure.savefig(png, format="png", dpi=DPI, bbox_inches=None if figure.get_label() == FIXED_MARGINS else "tight")
     plt.close(figure)
     return png.getvalue()
 
-
-def pixels(png: bytes) -> Any:
-    """PNG bytes as an (H, W, 3) uint8 array."""
-    import numpy as np
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from dlrun.plots.figure import new_figure
+from dlrun.plots.figure import fix_margins, margins_in_inches, new_figure, text_inches, tick_labels_width
 
 if TYPE_CHECKING:
     import torch
@@ -39,13 +39,18 @@ def decision_surface_plot(gx: Any, gy: Any, classes: Any, x: Any, y: Any) -> Any
     import numpy as np
 
     gx, gy, classes, x, y = (np.asarray(a) for a in (gx, gy, classes, x, y))
-    fig, ax = new_figure(figsize=(6, 5))
+    width, height = 6.4, 5.0
+    fig, ax = new_figure(figsize=(width, height))
     extent = (float(gx.min()), float(gx.max()), float(gy.min()), float(gy.max()))  # a uniform grid: an image, cheaper than a mesh
     ax.imshow(classes, extent=extent, origin="lower", aspect="auto", interpolation="nearest", cmap="Pastel1", vmin=0, vmax=8)
     ax.scatter(x[:, 0], x[:, 1], c=y, cmap="Set1", vmin=0, vmax=8, s=10, edgecolors="k", linewidths=0.3)
     ax.set_title("decision surface (test points over the predicted class)")
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
+    line = text_inches("Ag", 10)[1]
+    right = max(0.15, text_inches("0", 10)[0] * 4)  # the last x tick label's half
+    fix_margins(fig, margins_in_inches(width, height, left=0.1 + line + 0.15 + tick_labels_width(ax.yaxis) + 0.1,
+                                       right=right, bottom=0.1 + line + 0.15 + line + 0.1, top=0.4))
     return fig
 
 

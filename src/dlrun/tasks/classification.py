@@ -176,15 +176,15 @@ class ClassificationTask(BaseTask):
     def write_artifacts(self, model: nn.Module, data: DataModule, run_dir: Path, logger: RunLogger) -> None:
         from dlrun.plots.confusion import confusion_figure
 
-        if self.history:  # first: the slowest figure, so the figure helpers draw it beside the others
+        if self.history:  # the two slowest figures first, so the two figure helpers draw them side by side
             from dlrun.plots.training import training_plot_figure
 
             logger.draw("training_plot", training_plot_figure, self.history, png_name="training_plot.png")
+        if "test" in self.worst:
+            self.draw_top_losses(self.worst["test"], data, logger)
         if "test" in self.confusion:
             logger.draw("test/confusion_matrix", confusion_figure, self.confusion["test"], self.class_names, png_name="confusion_matrix.png")
             self.write_class_table(self.confusion["test"], run_dir, logger)
-        if "test" in self.worst:
-            self.draw_top_losses(self.worst["test"], data, logger)
         self.draw_filters(model, logger, self.last_step, "filters/final.png")
         if logger.figures and data.meta.get("in_features") == 2 and isinstance(data, TensorSplits):  # the grid is only for the figure
             from dlrun.plots.decision_surface import decision_grid, decision_surface_plot
