@@ -12,7 +12,9 @@ a pair would otherwise look worse), whole-command wall time of fresh processes:
             in an in-process sweep, minus the plain script's own time for that work (train+val+test+save);
             once with the jobs' figures (the default) and once with sweep.figures=false.
 
-Prints each pair's delta (dlrun - plain, seconds) and ratio, and their medians.
+Prints each pair's delta (dlrun - plain, seconds) and ratio, and their medians. For lab 2 it also prints the
+delta outside the training loop (whole command minus the loop's own seconds, which each side reports): the
+fixed cost without the loop's run-to-run spread.
 Lab 2 needs the real data (apt-get install dataset-fashion-mnist); `--skip-lab2` leaves it out.
 
   python scripts/bench_overhead.py [--rounds 2] [--sweep-jobs 8] [--skip-lab2] [--skip-sweep] [--src OTHER_CHECKOUT/src]
@@ -21,6 +23,7 @@ Lab 2 needs the real data (apt-get install dataset-fashion-mnist); `--skip-lab2`
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import resource
 import statistics
@@ -65,7 +68,7 @@ t = time.perf_counter(); work(); print(f"WORK {time.perf_counter() - t:.4f}")
 '''
 
 PLAIN_LAB2 = r'''
-import sys
+import sys, time
 import torch, torch.nn.functional as F
 from dlrun.data.fashion_mnist import FashionMNIST
 from dlrun.models.cnn import CNN
@@ -83,15 +86,18 @@ def evaluate(split):
             correct += int((model(x[i:i + 1000].float() / 255 - mean).argmax(1) == y[i:i + 1000]).sum())
     model.train(); return correct / len(x)
 x, y = splits["train"]; order = torch.randperm(len(x))
+started = time.perf_counter()
 for i in range(0, len(x), 50):
     idx = order[i:i + 50]
     loss = F.cross_entropy(model(x[idx].float() / 255 - mean), y[idx]) + 0.5e-3 * sum(w.pow(2).sum() for w in weights)
     opt.zero_grad(); loss.backward(); opt.step()
+print(f"EPOCH {time.perf_counter() - started:.4f}")
 print("val", evaluate("val"), "test", evaluate("test"))
 torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, sys.argv[1])
 '''
 
 
+EPOCH_PAIRS: dict[str, list[tuple[float, float]]] = {}  # (plain, dlrun) wall seconds outside the training loop
 CPU: list[float] = []  # CPU seconds (user + system, the process and its helpers) of each timed command
 
 
@@ -113,18 +119,34 @@ def dlrun(*overrides: str) -> list[str]:
     return [sys.executable, "-m", "dlrun", "train", "trainer.progress_bar=false", *overrides]
 
 
-def abba(name: str, a: list[str], b: list[str], rounds: int, cwd: Path) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(plain, dlrun) wall-time pairs and CPU-time pairs, run plain, dlrun, dlrun, plain per round."""
+def plain_epoch(stdout: str) -> float:
+    """The plain script's training-loop seconds (it prints `EPOCH <s>`)."""
+    return float(stdout.split("EPOCH")[1].split()[0])
+
+
+def dlrun_epoch(stdout: str) -> float:
+    """The dlrun run's training-loop seconds: time/epoch_s in the metrics.csv of the run dir it printed."""
+    run_dir = Path(stdout.split("run dir: ")[-1].split()[0])
+    with open(run_dir / "metrics.csv") as f:
+        return float(list(csv.DictReader(f))[-1]["time/epoch_s"])
+
+
+def abba(name: str, a: list[str], b: list[str], rounds: int, cwd: Path, epochs: bool = False) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(plain, dlrun) wall-time pairs and CPU-time pairs, run plain, dlrun, dlrun, plain per round.
+    `epochs`: also the pairs of wall time outside the training loop (in EPOCH_PAIRS[name]), the fixed
+    cost without the loop's own run-to-run spread (about a second in a 20 s epoch on a shared 2-core machine)."""
     pairs, cpu = [], []
     for round_ in range(rounds):
-        t_a1, _ = timed(a, cwd)
-        t_b1, _ = timed(b, cwd)
-        t_b2, _ = timed(b, cwd)
-        t_a2, _ = timed(a, cwd)
+        (t_a1, out_a1), (t_b1, out_b1), (t_b2, out_b2), (t_a2, out_a2) = timed(a, cwd), timed(b, cwd), timed(b, cwd), timed(a, cwd)
         pairs += [(t_a1, t_b1), (t_a2, t_b2)]
         cpu += [(CPU[-4], CPU[-3]), (CPU[-1], CPU[-2])]
+        loops = ""
+        if epochs:
+            e_a1, e_a2, e_b1, e_b2 = plain_epoch(out_a1), plain_epoch(out_a2), dlrun_epoch(out_b1), dlrun_epoch(out_b2)
+            EPOCH_PAIRS.setdefault(name, []).extend([(t_a1 - e_a1, t_b1 - e_b1), (t_a2 - e_a2, t_b2 - e_b2)])
+            loops = f"  training loop: plain {e_a1:.2f} {e_a2:.2f}  dlrun {e_b1:.2f} {e_b2:.2f}"
         print(f"  {name} round {round_ + 1}: plain {t_a1:.2f} {t_a2:.2f}  dlrun {t_b1:.2f} {t_b2:.2f}  "
-              f"(cpu s: plain {CPU[-4]:.2f} {CPU[-1]:.2f}  dlrun {CPU[-3]:.2f} {CPU[-2]:.2f}; load {os.getloadavg()[0]:.1f})", flush=True)
+              f"(cpu s: plain {CPU[-4]:.2f} {CPU[-1]:.2f}  dlrun {CPU[-3]:.2f} {CPU[-2]:.2f}; load {os.getloadavg()[0]:.1f}){loops}", flush=True)
     return pairs, cpu
 
 
@@ -165,10 +187,15 @@ def main() -> None:
         timed(dlrun("experiment=lab2_mnist", "dataset=fashion_mnist", f"dataset.root={data}", "trainer.fast_dev_run=true"), work)  # fills the cache
         results["lab2"] = abba("lab2", [py, "plain_lab2.py", str(work / "plain.pt"), data],
                                dlrun("experiment=lab2_mnist", "dataset=fashion_mnist", f"dataset.root={data}", "trainer.max_epochs=1"),
-                               args.rounds, work)
+                               args.rounds, work, epochs=True)
     print()
     for name, pairs in results.items():
         report(name, pairs, 0.5)
+    for name, outside in EPOCH_PAIRS.items():
+        deltas = [b - a for a, b in outside]
+        print(f"{name:<8} outside the training loop: plain {statistics.median(a for a, _ in outside):6.2f} s  dlrun "
+              f"{statistics.median(b for _, b in outside):6.2f} s  delta median {statistics.median(deltas):+.2f} s "
+              f"(pairs {', '.join(f'{d:+.2f}' for d in deltas)})")
     if not args.skip_sweep:
         n = args.sweep_jobs
         seeds = ",".join(str(s) for s in range(1, n + 1))

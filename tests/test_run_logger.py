@@ -206,34 +206,48 @@ def test_no_tensorboard_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
-def test_a_sweep_jobs_figures_are_collected_when_the_next_job_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """close(wait_for_figures=False) leaves the job's figures drawing (the next job runs meanwhile); the
-    next logger's close, or finish_deferred at the sweep's end, writes them into the job's own event file."""
+def test_a_sweep_jobs_figures_are_collected_once_drawn_and_waited_for_only_when_too_far_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close(wait_for_figures=False) leaves a job's figures drawing while the next jobs run. A later job's
+    close writes the figures that are drawn into their own job's event file without waiting, and waits
+    (oldest first) only while more than MAX_BEHIND jobs' figures are outstanding; finish_deferred at the
+    sweep's end collects the rest."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from dlrun import run_logger
     from dlrun.plots import background
 
-    drawn = {1: png_of(np.full((4, 5, 3), 10, np.uint8)), 2: png_of(np.full((6, 7, 3), 20, np.uint8))}
-    asked: list[int] = []
+    assert run_logger.MAX_BEHIND == 2
+    sizes = {key: (key + 3, key + 4) for key in range(1, 5)}
+    drawn = {key: png_of(np.full((*size, 3), 10 * key, np.uint8)) for key, size in sizes.items()}
+    ready: set[int] = set()
+    waited: list[int] = []  # figures asked for before they were drawn
     keys = iter(drawn)
     monkeypatch.setattr(background, "submit", lambda *args: next(keys))
-    monkeypatch.setattr(background, "result", lambda key: (asked.append(key), (drawn[key], None))[1])
-    first, second = RunLogger(tmp_path / "job0"), RunLogger(tmp_path / "job1")
-    first.draw("training_plot", print)
-    first.close(wait_for_figures=False)
-    assert asked == [] and run_logger._deferred == [first]  # nothing waited for yet
-    second.draw("test/confusion_matrix", print)
-    second.close(wait_for_figures=False)
-    assert asked == [1] and run_logger._deferred == [second]  # the first job's figure, collected now
+    monkeypatch.setattr(background, "ready", lambda key: key in ready)
+    monkeypatch.setattr(background, "result", lambda key: (key in ready or waited.append(key), (drawn[key], None))[1])
+    jobs = [RunLogger(tmp_path / f"job{n}") for n in range(4)]
+
+    def finish_job(n: int) -> None:
+        jobs[n].draw(f"figure{n}", print)
+        jobs[n].close(wait_for_figures=False)
+
+    finish_job(0)
+    finish_job(1)
+    assert waited == [] and run_logger._deferred == [jobs[0], jobs[1]]  # two jobs behind: nobody waits
+    finish_job(2)
+    assert waited == [1] and run_logger._deferred == [jobs[1], jobs[2]]  # a third: the oldest is waited for
+    ready.add(3)  # job 2's figure is drawn, job 1's is not
+    finish_job(3)
+    assert waited == [1] and run_logger._deferred == [jobs[1], jobs[3]]  # job 2 collected without waiting
     run_logger.finish_deferred()
-    assert asked == [1, 2] and run_logger._deferred == []
-    for job, tag, shape in (("job0", "training_plot", (4, 5)), ("job1", "zz_test/confusion_matrix", (6, 7))):
-        events = EventAccumulator(str(tmp_path / job), size_guidance={"images": 0})
+    assert waited == [1, 2, 4] and run_logger._deferred == []
+    for n, key in enumerate(sizes):
+        events = EventAccumulator(str(tmp_path / f"job{n}"), size_guidance={"images": 0})
         events.Reload()
-        assert events.Tags()["images"] == [tag]
-        (image,) = events.Images(tag)
-        assert (image.height, image.width) == shape
+        assert events.Tags()["images"] == [f"figure{n}"]
+        (image,) = events.Images(f"figure{n}")
+        assert (image.height, image.width) == sizes[key]
 
 
 def test_a_single_run_waits_for_its_figures_at_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,6 +39,11 @@ def main(args: list[str]) -> int:
         from dlrun.plots import background
 
         background.start()  # before torch is imported: matplotlib loads while the run starts
+    from dlrun import command_line
+    from dlrun.allocator import keep_freed_memory
+
+    if command_line.whole_process:
+        keep_freed_memory()  # glibc keeps freed batch memory for the next batch (see dlrun.allocator)
     from dlrun import distributed
 
     freeze_start_up()  # torch's modules

@@ -259,19 +259,36 @@ class RunLogger:
         if self._writer is not None:
             self._writer.flush()
 
+    def figures_ready(self) -> bool:
+        """Whether every figure this logger sent to the helpers is drawn (no waiting)."""
+        from dlrun.plots import background
+
+        return all(background.ready(key) for key, *_ in self._pending)
+
     def close(self, wait_for_figures: bool = True) -> None:
         """Collect the figures and close the event file. `wait_for_figures=False` (a job of an in-process
-        sweep) leaves its figures drawing beside the next job: they are collected when the next logger
-        closes, or by `finish_deferred` when the sweep (or the process) ends."""
-        finish_deferred()
-        if not wait_for_figures and self._pending:
+        sweep) leaves its figures drawing beside the next jobs: a later job's close collects those that
+        are drawn, and waits only while more than MAX_BEHIND jobs' figures are outstanding;
+        `finish_deferred` collects the rest when the sweep (or the process) ends."""
+        global _exit_hook
+        if wait_for_figures:
+            finish_deferred()
+        elif self._pending:
+            collect_deferred(MAX_BEHIND - 1)
             self.flush()  # the scalars and hparams are on disk while the figures finish
-            if not _deferred:
+            if not _exit_hook:
                 import atexit
 
                 atexit.register(finish_deferred)  # runs before multiprocessing stops the figure helpers
+                _exit_hook = True
             _deferred.append(self)
             return
+        else:
+            collect_deferred(MAX_BEHIND)
+        self.finish()
+
+    def finish(self) -> None:
+        """Wait for this logger's figures, write them, and close its event file."""
         self.wait_figures()
         if self._writer is not None:
             self._writer.close()
@@ -279,9 +296,21 @@ class RunLogger:
 
 
 _deferred: list[RunLogger] = []  # loggers of finished sweep jobs whose figures are still being drawn
+_exit_hook = False  # finish_deferred registered with atexit
+MAX_BEHIND = 2  # sweep jobs whose figures may still be drawing while the next job runs (bounds memory and lag)
+
+
+def collect_deferred(keep: int) -> None:
+    """Close the deferred loggers whose figures are drawn, oldest first, waiting for the oldest only
+    while more than `keep` remain."""
+    for logger in list(_deferred):
+        if logger.figures_ready():
+            _deferred.remove(logger)
+            logger.finish()
+    while len(_deferred) > keep:
+        _deferred.pop(0).finish()
 
 
 def finish_deferred() -> None:
     """Collect the figures of finished sweep jobs into their event files and close those."""
-    while _deferred:
-        _deferred.pop(0).close()
+    collect_deferred(0)

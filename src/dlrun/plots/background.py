@@ -96,6 +96,21 @@ def result(key: int) -> tuple[Any, str | None]:
     return _done.pop(key)
 
 
+def ready(key: int) -> bool:
+    """Whether figure `key` is drawn (or failed), without waiting: the results that arrived so far are read."""
+    import queue
+
+    while key not in _done:
+        try:
+            got, image, error = _results.get_nowait()
+        except queue.Empty:
+            return False
+        except (EOFError, OSError):
+            return True  # `result` reports the stopped helper
+        _done[got] = (image, error)
+    return True
+
+
 def _serve(jobs: Any, results: Any, warming: Any) -> None:
     """A helper's loop: import matplotlib and warm it up (one helper at a time, under `warming`), then
     draw jobs until the run's process ends."""
