@@ -17,7 +17,11 @@ delta outside the training loop (whole command minus the loop's own seconds, whi
 fixed cost without the loop's run-to-run spread.
 Lab 2 needs the real data (apt-get install dataset-fashion-mnist); `--skip-lab2` leaves it out.
 
+dlrun keeps freed memory for the next batch (dlrun/allocator.py); `--plain-keeps-freed-memory` gives the plain
+scripts the same malloc settings, so the comparison is of everything else.
+
   python scripts/bench_overhead.py [--rounds 2] [--sweep-jobs 8] [--skip-lab2] [--skip-sweep] [--src OTHER_CHECKOUT/src]
+                                   [--plain-keeps-freed-memory]
 """
 
 from __future__ import annotations
@@ -170,8 +174,16 @@ def main() -> None:
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the dlrun source tree to time (e.g. another checkout's src)")
     parser.add_argument("--source", type=Path, default=Path("/usr/share/datasets/fashion-mnist"))
+    parser.add_argument("--plain-keeps-freed-memory", action="store_true",
+                        help="run the plain scripts with the malloc settings dlrun applies to itself (dlrun/allocator.py, "
+                             "through GLIBC_TUNABLES): the like-for-like comparison of everything else")
     args = parser.parse_args()
     ENV["PYTHONPATH"] = os.pathsep.join([str(args.src.resolve()), os.environ.get("PYTHONPATH", "")])
+    if args.plain_keeps_freed_memory:
+        sys.path.insert(0, str(args.src.resolve()))
+        from dlrun.allocator import MMAP_THRESHOLD, TRIM_THRESHOLD
+
+        ENV["GLIBC_TUNABLES"] = f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD}:glibc.malloc.trim_threshold={TRIM_THRESHOLD}"
     work = Path(tempfile.mkdtemp(prefix="bench_overhead_"))
     (work / "plain_default.py").write_text(PLAIN_DEFAULT)
     (work / "plain_lab2.py").write_text(PLAIN_LAB2)
