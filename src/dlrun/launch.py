@@ -2,7 +2,7 @@
 share one), hand the command to Hydra, which runs `job` per job (a single run through
 dlrun.composed_run), and close a sweep when Hydra returns. A sweep (`-m`) goes on past failed jobs
 (its bookkeeping is dlrun.sweep_callback) and exits non-zero at the end if any job did not complete.
-(Just over 300 lines: the path from the command to Hydra and back, single run and sweep, reads in one
+(About 340 lines: the path from the command to Hydra and back, single run and sweep, reads in one
 file; `run_hydra` must stay here, since hydra.main names a job after its task function's module.)"""
 
 from __future__ import annotations
