@@ -34,3 +34,17 @@ def test_a_job_that_differs_only_in_values_is_derived_and_equals_hydras_composit
 ])
 def test_anything_else_is_composed_by_hydra(first: list[str], other: list[str]) -> None:
     assert with_other_values(other, [(first, compose(first, return_hydra_config=True))]) is None
+
+
+def test_a_sweep_plugin_that_is_not_installed_is_named_with_its_package() -> None:
+    """Without the `sweeps` extra, hydra/sweeper=optuna is an unknown option: the line says what installs it."""
+    from hydra.errors import MissingConfigException
+
+    from dlrun.preflight import explain
+
+    missing = MissingConfigException("no optuna", missing_cfg_file="hydra/sweeper/optuna", options=["basic", "dlrun"])
+    assert explain(missing, ["hydra/sweeper=optuna"]) == (
+        "unknown option 'optuna' for hydra/sweeper (valid: basic, dlrun); it comes with hydra-optuna-sweeper: "
+        "pip install hydra-optuna-sweeper (or dlrun's `sweeps` extra, docs/sweeps.md)")
+    other = MissingConfigException("no such model", missing_cfg_file="model/nosuch", options=["mlp", "cnn"])
+    assert explain(other, ["model=nosuch"]) == "unknown option 'nosuch' for model (valid: mlp, cnn)"

@@ -15,6 +15,10 @@ from dlrun.paths import config_dir, config_groups, searchpath_overrides
 from dlrun.overrides import override_key
 
 JOB_NAME = "launch"  # hydra.job.name: what hydra.main names the jobs of dlrun.launch's task function
+PLUGIN_PACKAGES = {  # Hydra plugins the `sweeps` extra installs: an option they add is missing without them
+    "hydra/launcher/joblib": "hydra-joblib-launcher", "hydra/launcher/submitit_slurm": "hydra-submitit-launcher",
+    "hydra/launcher/submitit_local": "hydra-submitit-launcher", "hydra/sweeper/optuna": "hydra-optuna-sweeper",
+}
 MAX_COMBINATIONS = 64  # a larger grid is checked on jobs that cover every value of every key (sweep_grid.covering)
 
 
@@ -62,7 +66,9 @@ def explain(err: BaseException, overrides: list[str]) -> str:
     if isinstance(err, MissingConfigException) and err.missing_cfg_file:
         group, _, option = err.missing_cfg_file.rpartition("/")
         options = list(err.options) if err.options is not None else config_groups().get(group, [])
-        return f"unknown option '{option}' for {group} (valid: {', '.join(options) or 'none'})"
+        plugin = PLUGIN_PACKAGES.get(err.missing_cfg_file)
+        hint = f"; it comes with {plugin}: pip install {plugin} (or dlrun's `sweeps` extra, docs/sweeps.md)" if plugin else ""
+        return f"unknown option '{option}' for {group} (valid: {', '.join(options) or 'none'}){hint}"
     first_line = one_line(str(err).splitlines()[0]) if str(err) else type(err).__name__
     if isinstance(err, ConfigCompositionException):
         cause = err.__cause__
