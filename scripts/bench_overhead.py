@@ -10,7 +10,8 @@ a pair would otherwise look worse), whole-command wall time of fresh processes:
             lab-2 CNN, one epoch, filters and figures) vs the same as a plain loop over in-memory tensors;
   sweep     `dlrun train -m seed=1..N trainer.max_epochs=1` vs `-m seed=1`: the cost of one more job
             in an in-process sweep, minus the plain script's own time for that work (train+val+test+save);
-            once with the jobs' figures (the default) and once with sweep.figures=false.
+            with the default sweep.figures=no_duplicates (the figures that do not redraw logged scalars or
+            text), with every figure a single run draws (true), and with none (false).
 
 Prints each pair's delta (dlrun - plain, seconds) and ratio, and their medians. For lab 2 it also prints the
 delta outside the training loop (whole command minus the loop's own seconds, which each side reports): the
@@ -211,7 +212,7 @@ def main() -> None:
     if not args.skip_sweep:
         n = args.sweep_jobs
         seeds = ",".join(str(s) for s in range(1, n + 1))
-        for setting in ("sweep.figures=true", "sweep.figures=false"):  # the jobs' figures drawn (the default), or not asked for
+        for setting in ("sweep.figures=no_duplicates", "sweep.figures=true", "sweep.figures=false"):  # the default; all figures; none
             one, many, plain_work = [], [], []
             for _ in range(args.rounds):  # A B B A: one job, N jobs, N jobs, one job
                 for cmd, into in ((["seed=1"], one), ([f"seed={seeds}"], many), ([f"seed={seeds}"], many), (["seed=1"], one)):

@@ -48,3 +48,24 @@ def test_a_sweep_plugin_that_is_not_installed_is_named_with_its_package() -> Non
         "pip install hydra-optuna-sweeper (or dlrun's `sweeps` extra, docs/sweeps.md)")
     other = MissingConfigException("no such model", missing_cfg_file="model/nosuch", options=["mlp", "cnn"])
     assert explain(other, ["model=nosuch"]) == "unknown option 'nosuch' for model (valid: mlp, cnn)"
+
+
+def test_jobs_that_build_from_the_same_groups_are_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """seed=1..3 build alike: one build; a job whose groups differ (lr) is built, and refused if bad; a skipped
+    job's own top-level keys are still checked."""
+    from dlrun import build
+    from dlrun.errors import DlrunError
+    from dlrun.preflight import check_overrides
+
+    builds: list[float] = []
+    real = build.build_data
+    monkeypatch.setattr(build, "build_data", lambda cfg: (builds.append(cfg.optimizer.lr), real(cfg))[1])
+    check_overrides(["seed=1,2,3", "optimizer.lr=0.5"], multirun=True)
+    assert builds == [0.5]
+    builds.clear()
+    check_overrides(["seed=1,2", "optimizer.lr=0.5,0.1"], multirun=True)
+    assert builds == [0.5, 0.1]  # seed=2's two jobs build like seed=1's
+    with pytest.raises(DlrunError, match=r"^job seed=1 optimizer.lr=-1: optimizer: "):
+        check_overrides(["seed=1,2", "optimizer.lr=0.5,-1"], multirun=True)
+    with pytest.raises(DlrunError, match=r"^job seed=one: seed:"):
+        check_overrides(["seed=1,one"], multirun=True)

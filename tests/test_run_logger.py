@@ -261,3 +261,19 @@ def test_a_single_run_waits_for_its_figures_at_close(tmp_path: Path, monkeypatch
     logger.draw("training_plot", print)
     logger.close()
     assert asked == [7] and run_logger._deferred == []
+
+
+@pytest.mark.parametrize(("figures", "drawn"), [("all", ["curves", "picture"]), ("no_duplicates", ["picture"]), ("none", [])])
+def test_figures_choice_decides_which_figures_are_drawn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        figures: str, drawn: list[str]) -> None:
+    """no_duplicates leaves out a figure that redraws logged scalars or text; none draws nothing."""
+    from dlrun.plots import background
+
+    submitted: list[str] = []
+    monkeypatch.setattr(background, "submit", lambda draw, args, kwargs, path: (submitted.append(args[0]), None)[1])
+    logger = RunLogger(tmp_path, tensorboard=False, figures=figures)
+    monkeypatch.setattr(logger, "figure", lambda *args, **kwargs: None)  # drawn here (no helpers): nothing to render
+    logger.draw("curves", str, "curves", redraws_logged=True)
+    logger.draw("picture", str, "picture")
+    assert submitted == drawn
+    assert logger.wants() == (figures != "none") and logger.wants(redraws_logged=True) == (figures == "all")

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from conftest import FAST, job_dir, read_results
+from dlrun import sweep
+from dlrun.errors import DlrunError
 from dlrun.run_logger import tb_tag
 
 ONE_EPOCH = ["trainer.max_epochs=1", "trainer.progress_bar=false", "trainer.device=cpu"]
@@ -245,6 +247,22 @@ def test_bad_on_error_value_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert dlrun("train", "-m", *ONE_EPOCH, "seed=1,2", "sweep.on_error=ignore") == 2
     assert capsys.readouterr().err.strip() == "error: sweep.on_error: unknown value 'ignore' (valid: continue, stop)"
     assert not list((tmp_path / "outputs").rglob("sweep.json"))  # no sweep started
+
+
+def test_bad_figures_value_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert dlrun("train", "-m", *ONE_EPOCH, "seed=1,2", "sweep.figures=some") == 2
+    assert capsys.readouterr().err.strip() == "error: sweep.figures: unknown value 'some' (valid: no_duplicates, true, false)"
+    assert not list((tmp_path / "outputs").rglob("sweep.json"))
+
+
+@pytest.mark.parametrize(("value", "choice"), [(True, "all"), ("true", "all"), (False, "none"), ("no_duplicates", "no_duplicates"), (1, None), ("yes", None)])
+def test_figures_choice(value: object, choice: str | None) -> None:
+    """YAML's true/false (or quoted) and the default's name map to RunLogger's choices; a number or another word does not."""
+    if choice is None:
+        with pytest.raises(DlrunError, match="sweep.figures: unknown value"):
+            sweep.figures_choice(value)
+    else:
+        assert sweep.figures_choice(value) == choice
 
 
 @pytest.mark.slow

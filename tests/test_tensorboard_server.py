@@ -1,4 +1,4 @@
-"""A real TensorBoard server on loopback over a 2x2 sweep (optimizer x seed, one epoch on gmm2d),
+"""A real TensorBoard server on loopback over a 2x2 sweep (optimizer x seed, one epoch on gmm2d, all figures),
 read through its HTTP API as the browser reads it: run names say what differs (the sweep's HParams
 columns are a run named for them, not `.`), no `hparams/*` scalar tags, the Time Series groups put
 the curves before the final test group (ordered as TensorBoard's frontend orders them), one
@@ -40,7 +40,7 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     sweep = tmp_path_factory.mktemp("tb") / "sweep"
     code = main(["train", "-m", "optimizer=sgd,adam", "seed=1,2", "trainer.max_epochs=1", "trainer.progress_bar=false",
-                 "trainer.device=cpu", f"trainer.log_every_n_steps={LOG_EVERY}", f"hydra.sweep.dir={sweep}"])
+                 "trainer.device=cpu", f"trainer.log_every_n_steps={LOG_EVERY}", "sweep.figures=true", f"hydra.sweep.dir={sweep}"])
     assert code == 0
     return sweep
 

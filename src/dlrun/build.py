@@ -127,14 +127,27 @@ def build_schedule_for(cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_
         raise rejected("scheduler", err, str(cfg.scheduler.get("_target_", ""))) from err
 
 
-def check_buildable(cfg: DictConfig) -> None:
+BUILT_GROUPS = ("dataset", "model", "loss", "task", "regularizer", "trainer", "optimizer", "scheduler")  # what check_buildable builds
+
+
+def build_inputs(cfg: DictConfig) -> str:
+    """The resolved groups `check_buildable` builds, as one string: jobs with the same ones (seed=1 and
+    seed=2) build alike, so a sweep's pre-flight builds them once."""
+    return repr({group: OmegaConf.to_container(cfg[group], resolve=True) for group in BUILT_GROUPS if group in cfg})
+
+
+def check_buildable(cfg: DictConfig, built: set[str] | None = None) -> None:
     """Build every option without loading data (a dummy parameter stands in for the model's when
-    the dataset cannot describe the model yet), so bad values fail before any real work.
+    the dataset cannot describe the model yet), so bad values fail before any real work. `built`:
+    the `build_inputs` of the jobs checked so far; a job with the same ones has its top-level keys checked only.
 
     A dataset whose meta is only known after setup (a vocabulary size) offers stand-in values in
     `preflight_meta` (DataModule); the model is then built with those (the real meta wins where both exist).
     """
     check_root(cfg)
+    inputs = build_inputs(cfg) if built is not None else ""
+    if built is not None and inputs in built:
+        return
     data = build_data(cfg)
     check_val_split(cfg, data)
     task = build_task(cfg)
@@ -148,6 +161,8 @@ def check_buildable(cfg: DictConfig) -> None:
         params = build_model(cfg, data, meta).parameters()
     optimizer = build_optimizer(cfg, nn.ParameterList(params))
     build_schedule_for(cfg, optimizer, steps_per_epoch=10 * trainer.accumulate)
+    if built is not None:
+        built.add(inputs)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

@@ -217,6 +217,7 @@ def plan_sweep(overrides: list[str], composed: DictConfig | None = None) -> tupl
     on_error = str(cfg.sweep.on_error)
     if on_error not in sweep.ON_ERROR:
         raise DlrunError(f"sweep.on_error: unknown value '{on_error}' (valid: {', '.join(sweep.ON_ERROR)})")
+    sweep.figures_choice(cfg.sweep.figures)
     gpu_slots.resolve_gpus(cfg.sweep.gpus)  # a bad sweep.gpus fails here, before Hydra
     sweep_grid.check_search_space(cfg)
     launcher_overrides = slurm.check_request(cfg, overrides)  # Slurm installed, the request fits a node

@@ -120,6 +120,7 @@ def check_overrides(overrides: list[str], multirun: bool) -> DictConfig:
 
     first = None
     composed: list[tuple[list[str], DictConfig]] = []  # the jobs composed by Hydra so far
+    built: set[str] = set()  # what the jobs checked so far built from (build.build_inputs)
     for job in expand(overrides, multirun):
         cfg = with_other_values(job, composed)
         if cfg is None:
@@ -129,7 +130,7 @@ def check_overrides(overrides: list[str], multirun: bool) -> DictConfig:
         prefix = f"job {' '.join(job)}: " if multirun and len(job) else ""
         try:
             check_complete(cfg)
-            check_buildable(cfg)
+            check_buildable(cfg, built)
         except DlrunError as err:
             raise DlrunError(prefix + str(err), err.exit_code) from err
         except Exception as err:  # a bug in a constructor, not bad input: keep its traceback

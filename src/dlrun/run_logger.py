@@ -130,10 +130,10 @@ class RunLogger:
     """Writes scalars, figures, text and hparams to one TensorBoard event file in `run_dir`, each
     under the tag `tb_tag` gives its key; figures are also saved as PNG files in the run dir."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True, figures: bool = True) -> None:
+    def __init__(self, run_dir: Path, tensorboard: bool = True, figures: str = "all") -> None:
         self.run_dir = Path(run_dir)
         self.tensorboard = tensorboard
-        self.figures = figures  # False (a sweep's sweep.figures=false): `draw` draws nothing
+        self.figures = figures  # "all"; "no_duplicates": not those that redraw logged data; "none" (sweep.figures)
         self._writer: Any = None
         self._tags: dict[str, int] = {}  # scalar tag -> last step it was logged at
         self._layout_written = False
@@ -190,10 +190,17 @@ class RunLogger:
         image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png)
         self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tb_tag(tag), image=image)]), step)
 
-    def draw(self, tag: str, draw: Any, *args: Any, step: int = 0, png_name: str | None = None, **kwargs: Any) -> None:
+    def wants(self, redraws_logged: bool = False) -> bool:
+        """Whether `draw` draws a figure; `redraws_logged`: one that only redraws what this event file
+        already holds as scalars or text (the training plot: the custom-scalars 2x2; a table)."""
+        return self.figures == "all" or (self.figures == "no_duplicates" and not redraws_logged)
+
+    def draw(self, tag: str, draw: Any, *args: Any, step: int = 0, png_name: str | None = None,
+             redraws_logged: bool = False, **kwargs: Any) -> None:
         """`figure(tag, draw(*args, **kwargs), ...)`, drawn by the figure process when one runs (tensors sent as
-        numpy arrays; `draw` a module-level function) and collected when the logger closes; else drawn here."""
-        if not self.figures:
+        numpy arrays; `draw` a module-level function) and collected when the logger closes; else drawn here.
+        Nothing when the logger does not `want` it (a sweep job's figures, sweep.figures)."""
+        if not self.wants(redraws_logged):
             return
         from dlrun.plots import background
 

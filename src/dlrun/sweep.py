@@ -32,6 +32,15 @@ MANIFEST = "sweep.json"
 LOCK_FILE = ".sweep.lock"
 FORMAT = "dlrun-sweep"
 ON_ERROR = ("continue", "stop")
+FIGURES = {True: "all", False: "none", "true": "all", "false": "none", "no_duplicates": "no_duplicates"}  # sweep.figures -> RunLogger's
+
+
+def figures_choice(value: Any) -> str:
+    """What a sweep job draws (RunLogger's `figures`) for the sweep.figures value `value`."""
+    choice = FIGURES.get(value) if isinstance(value, (bool, str)) else None
+    if choice is None:
+        raise DlrunError(f"sweep.figures: unknown value '{value}' (valid: no_duplicates, true, false)")
+    return choice
 FINISHED = ("completed",)
 
 

@@ -15,7 +15,7 @@ from dlrun.results import Results
 def train(cfg: DictConfig, run_dir: Path) -> Results:
     """Build dataset, model, task, optimizer, schedule and trainer from `cfg`; fit and test; write
     artifacts and results.json into `run_dir`; print a summary. Returns the results."""
-    from dlrun import build, distributed, run_info
+    from dlrun import build, distributed, run_info, sweep
     from dlrun.checkpoint import load_checkpoint
     from dlrun.results import git_commit
     from dlrun.run_logger import RunLogger
@@ -35,7 +35,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Results:
         changes = resuming.check_changes(resume.get("config") or {}, config, int(resume["epoch"]), allowed, str(cfg.ckpt_path))
     seed_everything(int(cfg.seed))
     in_sweep = run_info.in_sweep()
-    logger = RunLogger(run_dir, tensorboard=main_rank, figures=not in_sweep or bool(OmegaConf.select(cfg, "sweep.figures", default=True)))
+    figures = sweep.figures_choice(OmegaConf.select(cfg, "sweep.figures", default=True)) if in_sweep else "all"
+    logger = RunLogger(run_dir, tensorboard=main_rank, figures=figures)
     trainer = build.build_trainer(cfg, run_dir, logger)
     data = build.build_data(cfg)
     if resume is not None and hasattr(data, "load_state_dict"):

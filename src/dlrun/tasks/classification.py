@@ -179,14 +179,14 @@ class ClassificationTask(BaseTask):
         if self.history:  # the two slowest figures first, so the two figure helpers draw them side by side
             from dlrun.plots.training import training_plot_figure
 
-            logger.draw("training_plot", training_plot_figure, self.history, png_name="training_plot.png")
+            logger.draw("training_plot", training_plot_figure, self.history, png_name="training_plot.png", redraws_logged=True)
         if "test" in self.worst:
             self.draw_top_losses(self.worst["test"], data, logger)
         if "test" in self.confusion:
             logger.draw("test/confusion_matrix", confusion_figure, self.confusion["test"], self.class_names, png_name="confusion_matrix.png")
             self.write_class_table(self.confusion["test"], run_dir, logger)
         self.draw_filters(model, logger, self.last_step, "filters/final.png")
-        if logger.figures and data.meta.get("in_features") == 2 and isinstance(data, TensorSplits):  # the grid is only for the figure
+        if logger.wants() and data.meta.get("in_features") == 2 and isinstance(data, TensorSplits):  # the grid is only for the figure
             from dlrun.plots.decision_surface import decision_grid, decision_surface_plot
 
             x, y = data.split_tensors("test")
@@ -206,7 +206,7 @@ class ClassificationTask(BaseTask):
         lines = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         lines += [f"| {r['class']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['support']} |" for r in rows]
         logger.text("test/per_class_metrics", "\n".join(lines))
-        logger.draw("test/per_class_metrics", class_table_figure, rows, png_name="per_class_metrics.png")
+        logger.draw("test/per_class_metrics", class_table_figure, rows, png_name="per_class_metrics.png", redraws_logged=True)
 
     def draw_top_losses(self, worst: TopLosses, data: DataModule, logger: RunLogger) -> None:
         from dlrun.plots.top_losses import denormalize, top_losses_figure
