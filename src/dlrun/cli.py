@@ -81,8 +81,15 @@ def _command(name: str) -> Callable[[list[str]], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Entry point of the console script; returns the process exit code. The console script's process
+    (argv None) ends in `command_line.end_process` once a command has run."""
+    from dlrun import command_line
+
+    return command_line.end_process(run_command(list(sys.argv[1:] if argv is None else argv), argv is None))
+
+
+def run_command(args: list[str], whole_process: bool) -> int:
+    """Run the command `args` and return its exit code; `whole_process`: the console script's own."""
     try:
         if not args or args[0] in ("-h", "--help", "help"):
             print(help_text())
@@ -99,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dlrun import command_line
         from dlrun.command_line import import_from_cwd, take_config_dirs
 
-        command_line.whole_process = argv is None  # the console script (a test passes argv)
+        command_line.whole_process = whole_process  # the console script (a test passes argv)
         command, rest = args[0], take_config_dirs(args[1:])
         import_from_cwd()
         if command == "train" and any(a in ("-h", "--help") for a in rest):

@@ -16,7 +16,7 @@ VALUE_FLAGS = ("--cfg", "-c", "--package", "-p")
 INFO_FLAGS = ("--cfg", "-c", "--info", "-i", "--hydra-help", "--shell-completion", "-sc")
 INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 REFUSED = ("--config-name", "-cn", "--config-path", "-cp")
-whole_process = False  # set by the console script: this process runs one command and exits (see freeze_start_up)
+whole_process = False  # set by the console script: this process runs one command and exits (freeze_start_up, end_process)
 
 
 def flag_name(arg: str) -> str:
@@ -95,3 +95,25 @@ def freeze_start_up() -> None:
         import gc
 
         gc.freeze()
+
+
+def end_process(code: int) -> int:
+    """In a process that runs one command, exit with `code` as Python's own exit would (non-daemon
+    threads joined, atexit handlers run, stdout and stderr flushed) but without the interpreter's
+    teardown, which frees every module and object one by one: about 0.17 s with torch loaded, for
+    nothing, as every file of the run is closed by then. A library call (a test) gets `code` back."""
+    if not whole_process:
+        return code
+    import atexit
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # what the interpreter runs at exit: multiprocessing's, logging's, the run logger's
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            pass
+    os._exit(code)
