@@ -111,11 +111,11 @@ def test_presets_that_differ_in_values_differ_in_hparams(project: Path, monkeypa
 
 
 END_PROCESS_SCRIPT = """
-import atexit, sys, threading, time
+import atexit, sys, time
 from pathlib import Path
 from dlrun import command_line
 
-out = Path(sys.argv[1])
+out, process, thread = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 class Witness:
     def __del__(self):  # runs in the interpreter's teardown, which end_process leaves out
         out.joinpath("finalized").write_text("yes")
@@ -124,30 +124,29 @@ atexit.register(lambda: out.joinpath("atexit").write_text("ran"))
 def late() -> None:
     time.sleep(0.3)
     out.joinpath("thread").write_text("joined")
-threading.Thread(target=late).start()  # not a daemon: Python's exit waits for it, so must end_process
+if thread == "thread":
+    from concurrent.futures import ThreadPoolExecutor
+    ThreadPoolExecutor(1).submit(late)  # never shut down: its worker, not a daemon, waits for Python's exit to stop it
 sys.stdout.write("no newline, not flushed")
-command_line.whole_process = sys.argv[2] == "whole"
-code = command_line.end_process(3)
-print(f" returned {code}")
+command_line.whole_process = process == "whole"
+sys.exit(command_line.end_process(3))
 """
 
 
-@pytest.mark.parametrize("process", ["whole", "library"])
-def test_end_process_exits_as_python_would_without_the_teardown(tmp_path: Path, process: str) -> None:
-    """The console script's process: the non-daemon thread is joined, atexit handlers run, buffered
-    stdout is written, the exit code is the command's, and no object is finalized one by one. A library
-    call gets the code back and exits as usual."""
+@pytest.mark.parametrize(("process", "thread", "teardown"), [("whole", "", False), ("whole", "thread", True), ("library", "", True)])
+def test_end_process_exits_as_python_would_without_the_teardown(tmp_path: Path, process: str, thread: str, teardown: bool) -> None:
+    """The console script's process: atexit handlers run, buffered stdout is written, the exit code is
+    the command's, and no object is finalized one by one. With a live non-daemon thread, or in a
+    library call, the process exits the usual way (the thread joined, the objects finalized)."""
     import subprocess
     import sys
 
     script = tmp_path / "end.py"
     script.write_text(END_PROCESS_SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, str(script), str(tmp_path), process], capture_output=True, text=True, env=env, timeout=60)
-    assert (tmp_path / "thread").read_text() == "joined" and (tmp_path / "atexit").read_text() == "ran"
-    if process == "whole":
-        assert (done.returncode, done.stdout) == (3, "no newline, not flushed")
-        assert not (tmp_path / "finalized").exists()
-    else:
-        assert (done.returncode, done.stdout) == (0, "no newline, not flushed returned 3\n")
-        assert (tmp_path / "finalized").read_text() == "yes"
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), process, thread], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert (done.returncode, done.stdout) == (3, "no newline, not flushed")
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "finalized").exists() == teardown
+    assert (tmp_path / "thread").exists() == bool(thread)

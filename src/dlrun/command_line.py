@@ -98,18 +98,19 @@ def freeze_start_up() -> None:
 
 
 def end_process(code: int) -> int:
-    """In a process that runs one command, exit with `code` as Python's own exit would (non-daemon
-    threads joined, atexit handlers run, stdout and stderr flushed) but without the interpreter's
-    teardown, which frees every module and object one by one: about 0.17 s with torch loaded, for
-    nothing, as every file of the run is closed by then. A library call (a test) gets `code` back."""
-    if not whole_process:
-        return code
-    import atexit
+    """In a process that runs one command, exit with `code` as Python's own exit would (atexit handlers
+    run, stdout and stderr flushed) but without the interpreter's teardown, which frees every module and
+    object one by one: about 0.17 s with torch loaded, for nothing, as every file of the run is closed by
+    then. Where a thread that is not a daemon still runs (a thread pool's, joblib's executor manager),
+    Python's exit must first tell it to stop and join it, so that process exits the usual way; so does a
+    library call (a test): both get `code` back."""
     import threading
 
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if not whole_process or others:
+        return code
+    import atexit
+
     atexit._run_exitfuncs()  # what the interpreter runs at exit: multiprocessing's, logging's, the run logger's
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -32,6 +32,7 @@ MANIFEST = "sweep.json"
 LOCK_FILE = ".sweep.lock"
 FORMAT = "dlrun-sweep"
 ON_ERROR = ("continue", "stop")
+FINISHED = ("completed",)
 FIGURES = {True: "all", False: "none", "true": "all", "false": "none", "no_duplicates": "no_duplicates"}  # sweep.figures -> RunLogger's
 
 
@@ -41,7 +42,6 @@ def figures_choice(value: Any) -> str:
     if choice is None:
         raise DlrunError(f"sweep.figures: unknown value '{value}' (valid: no_duplicates, true, false)")
     return choice
-FINISHED = ("completed",)
 
 
 def now_iso() -> str:
